@@ -1,0 +1,21 @@
+/** What the domain needs to know about one request, whichever transport it came from. */
+export interface CheckRequest {
+  /** Key space id or name, from Envoy's `keymesh.key_space` context extension or the caller. */
+  keySpace: string;
+  /** Scopes the caller demands explicitly (context extension `keymesh.scope`); empty means use route rules. */
+  scopes: string[];
+  method: string;
+  /** The request path, query string included. */
+  path: string;
+  /** Request headers, lower-case names. */
+  headers: ReadonlyMap<string, string>;
+  /** Rate-limit cost override; 0 means the route rule's cost or 1. */
+  cost: number;
+  /** The request body when the proxy forwards it, for approvals. */
+  body?: Uint8Array;
+}
+
+/** Decides one request; never throws. */
+export interface Authorizer {
+  check(request: CheckRequest): Promise<import("./verdict.js").Verdict>;
+}

@@ -1,0 +1,72 @@
+import type { OwnerType } from "./types.js";
+
+/** The identity an allowed request carries upstream. */
+export interface Identity {
+  keyId: string;
+  keySpaceId: string;
+  workspaceId: string;
+  ownerType: OwnerType;
+  ownerMemberId: string;
+  actingMemberId: string;
+  scopes: string[];
+  name: string;
+  metadata: Record<string, unknown>;
+}
+
+/** The state of one rate-limit bucket after a request. */
+export interface LimitStatus {
+  name: string;
+  appliesTo: "key" | "workspace";
+  limit: number;
+  remaining: number;
+  /** Unix time in seconds when the bucket is full again. */
+  resetAt: number;
+  /** Whole seconds until the request would fit; 0 when it did. */
+  retryAfterSeconds: number;
+}
+
+/** Why a request was refused. */
+export type DenyReason =
+  | "missing"
+  | "malformed"
+  | "not_found"
+  | "revoked"
+  | "expired"
+  | "disabled"
+  | "key_too_old"
+  | "insufficient_scope"
+  | "approval_required"
+  | "workspace_disabled"
+  | "api_access_disabled"
+  | "rate_limited"
+  | "unavailable";
+
+/** A pending approval created for an approval-level request. */
+export interface ApprovalTicket {
+  id: string;
+  status: "pending";
+}
+
+/** The outcome of checking one request: never an exception. */
+export type Verdict =
+  | {
+      kind: "allow";
+      identity: Identity;
+      limits: LimitStatus[];
+      /** Headers for the client, such as a key-age warning or a degraded limiter. */
+      warnings: string[];
+      /** Request headers the upstream must not see (the credential). */
+      stripHeaders: string[];
+    }
+  | {
+      kind: "deny";
+      reason: DenyReason;
+      message: string;
+      limits: LimitStatus[];
+      approval?: ApprovalTicket;
+    }
+  | {
+      /** A backend failed; the failure policy decides between a 503 denial and a transport error. */
+      kind: "error";
+      message: string;
+    };
