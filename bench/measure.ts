@@ -1,0 +1,117 @@
+/** The measurements run.ts makes per scenario: throughput, idle and fixed-load latency, RSS growth. */
+import { readFileSync } from "node:fs";
+import { type H2loadResult, runH2load } from "./h2load.js";
+import type { BenchOptions } from "./options.js";
+
+/** Where to send load: a started server and the file holding its framed request. */
+export interface Target {
+  port: number;
+  dataFile: string;
+}
+
+/** Unmeasured load: JIT tiers, connection setup and any caches settle before figures are taken. */
+export async function warmUp(target: Target, options: BenchOptions): Promise<void> {
+  await runH2load({
+    ...target,
+    requests: options.warmupRequests,
+    clients: options.clients,
+    streams: options.streams,
+  });
+}
+
+/** One closed-loop run at full concurrency: req/s is the capacity, latencies include queueing. */
+export function throughput(target: Target, options: BenchOptions, logFile: string): Promise<H2loadResult> {
+  return runH2load({
+    ...target,
+    requests: options.measuredRequests,
+    clients: options.clients,
+    streams: options.streams,
+    logFile,
+  });
+}
+
+/** One request at a time on one connection: service time plus loopback round trip, no queueing. */
+export function idle(target: Target, options: BenchOptions, logFile: string): Promise<H2loadResult> {
+  return runH2load({ ...target, requests: options.idleRequests, clients: 1, streams: 1, logFile });
+}
+
+/** A paced run at `totalRps` for options.latencySeconds; the figures that matter are the percentiles. */
+export async function fixedLoad(
+  target: Target,
+  options: BenchOptions,
+  totalRps: number,
+  logFile: string,
+): Promise<H2loadResult & { offeredRps: number }> {
+  // --rps is per client and an integer, so the offered rate is rounded to a multiple of the client count.
+  const rpsPerClient = Math.max(1, Math.round(totalRps / options.clients));
+  const offeredRps = rpsPerClient * options.clients;
+  const result = await runH2load({
+    ...target,
+    requests: offeredRps * options.latencySeconds,
+    clients: options.clients,
+    streams: options.streams,
+    rpsPerClient,
+    logFile,
+  });
+  return { ...result, offeredRps };
+}
+
+/** Resident-set figures from /proc/<pid>/status, in MiB. */
+export interface RssSample {
+  /** VmRSS: resident now. */
+  rssMiB: number;
+  /** VmHWM: the peak resident set since the process started. */
+  hwmMiB: number;
+}
+
+/** Reads VmRSS and VmHWM of a live process (Linux only). */
+export function readRss(pid: number): RssSample {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string): number => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status);
+    if (!match) throw new Error(`/proc/${pid}/status has no ${field}`);
+    return Number(match[1]);
+  };
+  return { rssMiB: kib("VmRSS") / 1024, hwmMiB: kib("VmHWM") / 1024 };
+}
+
+/** RSS before and after `options.rssChecks` checks, with a sample after every chunk to show the trend. */
+export interface RssGrowth {
+  checks: number;
+  before: RssSample;
+  after: RssSample;
+  /** VmRSS after each chunk, in MiB: a steady climb suggests a leak, a plateau does not. */
+  trendMiB: number[];
+  rssGrowthPct: number;
+  hwmGrowthPct: number;
+}
+
+/** Drives options.rssChecks checks in chunks and reports how the server's resident set moved. */
+export async function rssGrowth(target: Target, pid: number, options: BenchOptions): Promise<RssGrowth> {
+  const before = readRss(pid);
+  const trendMiB: number[] = [];
+  let sent = 0;
+  while (sent < options.rssChecks) {
+    const requests = Math.min(options.rssChunk, options.rssChecks - sent);
+    const run = await runH2load({ ...target, requests, clients: options.clients, streams: options.streams });
+    if (run.succeeded !== requests) throw new Error(`RSS run: ${run.succeeded}/${requests} succeeded`);
+    sent += requests;
+    trendMiB.push(round(readRss(pid).rssMiB, 1));
+  }
+  const after = readRss(pid);
+  const pct = (a: number, b: number): number => round(((b - a) / a) * 100, 1);
+  return {
+    checks: sent,
+    before,
+    after,
+    trendMiB,
+    rssGrowthPct: pct(before.rssMiB, after.rssMiB),
+    hwmGrowthPct: pct(before.hwmMiB, after.hwmMiB),
+  };
+}
+
+/** Rounds to `digits` decimals for reports. */
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

@@ -1,0 +1,62 @@
+/**
+ * Bench knobs. The only place under bench/ that reads the environment, so the full run's figures stay
+ * reproducible and a fast smoke mode is one switch (`BENCH_QUICK=1`).
+ */
+
+/** Load shape and counts for one `npm run bench` invocation. */
+export interface BenchOptions {
+  /** True when BENCH_QUICK=1: small counts for a smoke run, figures not meaningful. */
+  quick: boolean;
+  /** Requests sent per scenario before anything is measured (JIT, connection and pool warm-up). */
+  warmupRequests: number;
+  /** Requests per measured throughput run. */
+  measuredRequests: number;
+  /** Interleaved rounds over all scenarios; each scenario's best round is reported. */
+  rounds: number;
+  /** h2load connections (-c). */
+  clients: number;
+  /** h2load max concurrent streams per connection (-m). */
+  streams: number;
+  /** Requests of the one-at-a-time run (-c 1 -m 1) that measures service time without queueing. */
+  idleRequests: number;
+  /** Fixed-load run length, in seconds. */
+  latencySeconds: number;
+  /** Offered load for the fixed-load run, as a fraction of the baseline's measured capacity. */
+  latencyLoadFraction: number;
+  /** Checks sent between the two RSS readings. */
+  rssChecks: number;
+  /** Checks per h2load invocation during the RSS run (keeps each run short and observable). */
+  rssChunk: number;
+}
+
+/** Reads BENCH_QUICK once and returns the counts for a full or a smoke run. */
+export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const quick = env.BENCH_QUICK === "1";
+  // c=4, m=32: enough in flight to saturate a single-threaded Node server while h2load (-t 1) keeps one core.
+  const shape = { clients: 4, streams: 32, latencyLoadFraction: 0.5 };
+  if (quick) {
+    return {
+      quick,
+      ...shape,
+      rounds: 2,
+      warmupRequests: 2_000,
+      measuredRequests: 20_000,
+      idleRequests: 1_000,
+      latencySeconds: 3,
+      rssChecks: 40_000,
+      rssChunk: 20_000,
+    };
+  }
+  return {
+    quick,
+    ...shape,
+    // Three rounds, not two: back-to-back runs of the same server differ by up to ~15% on this box.
+    rounds: 3,
+    warmupRequests: 20_000,
+    measuredRequests: 200_000,
+    idleRequests: 10_000,
+    latencySeconds: 10,
+    rssChecks: 1_000_000,
+    rssChunk: 250_000,
+  };
+}

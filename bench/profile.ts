@@ -1,0 +1,182 @@
+/**
+ * CPU profiling of a bench server: `npx tsx bench/profile.ts [baseline|ceiling|path/to/server.ts]`.
+ * Starts the server as `node --cpu-prof --cpu-prof-dir <dir> --import tsx <script>`, drives warm-up plus one
+ * measured h2load run, stops it with SIGTERM (the server must leave through process.exit so V8 writes the
+ * profile), then prints the top self-time frames and self time per package, counting only the samples taken
+ * during the measured run so start-up and module loading do not pollute the figures.
+ * Open the .cpuprofile in Chrome DevTools (Performance → Load profile) for flame charts.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { installCleanupHandlers, REPO_ROOT, spawnServer, terminateAll } from "./child.js";
+import { grpcFrame } from "./fixtures.js";
+import { H2LOAD_INSTALL, h2loadVersion } from "./h2load.js";
+import { throughput, warmUp } from "./measure.js";
+import { benchOptions } from "./options.js";
+import { assertCheck } from "./probe.js";
+import { REFERENCE_REQUEST } from "./scenarios.js";
+
+/** One function's share of the CPU samples. */
+export interface Frame {
+  functionName: string;
+  /** Repo-relative path or node: id with a 1-based line; empty for V8 pseudo-frames such as (garbage collector). */
+  location: string;
+  selfMs: number;
+  selfPct: number;
+}
+
+/** Milliseconds since the profiled process started; only samples inside the window are counted. */
+export interface Window {
+  fromMs: number;
+  toMs: number;
+}
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function shortUrl(url: string): string {
+  return url.startsWith("file://") ? relative(REPO_ROOT, fileURLToPath(url)) : url;
+}
+
+/** Self time (µs) per call frame: each sample is charged the gap to the next one. */
+function selfTimes(profilePath: string, window?: Window): { frames: [CallFrame, number][]; total: number } {
+  const profile = JSON.parse(readFileSync(profilePath, "utf8")) as CpuProfile;
+  const byId = new Map<number, number>();
+  let total = 0;
+  let at = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    if (window && (at < window.fromMs * 1000 || at > window.toMs * 1000)) continue;
+    const id = profile.samples[i]!;
+    byId.set(id, (byId.get(id) ?? 0) + dt);
+    total += dt;
+  }
+  const frames = profile.nodes.flatMap((n): [CallFrame, number][] => {
+    const self = byId.get(n.id);
+    return self ? [[n.callFrame, self]] : [];
+  });
+  return { frames, total };
+}
+
+/** The `n` functions with the most self time in a .cpuprofile, merged across call sites. */
+export function topFrames(profilePath: string, n = 15, window?: Window): Frame[] {
+  const { frames, total } = selfTimes(profilePath, window);
+  const merged = new Map<string, Frame>();
+  for (const [{ functionName, url, lineNumber }, self] of frames) {
+    const location = url ? `${shortUrl(url)}:${lineNumber + 1}` : "";
+    const key = `${functionName}\u0000${location}`;
+    const frame = merged.get(key) ?? {
+      functionName: functionName || "(anonymous)",
+      location,
+      selfMs: 0,
+      selfPct: 0,
+    };
+    frame.selfMs += self / 1000;
+    frame.selfPct += (self / total) * 100;
+    merged.set(key, frame);
+  }
+  return [...merged.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, n);
+}
+
+/** Self time grouped by npm package, node: module family or V8 pseudo-frame, in percent. */
+export function timeByPackage(profilePath: string, window?: Window): { bucket: string; pct: number }[] {
+  const { frames, total } = selfTimes(profilePath, window);
+  const buckets = new Map<string, number>();
+  for (const [{ functionName, url }, self] of frames) {
+    const path = shortUrl(url);
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+    const family = path.startsWith("node:") ? path.split("/").slice(0, 2).join("/") : path;
+    const bucket = pkg ?? (family || `${functionName || "(native)"}`);
+    buckets.set(bucket, (buckets.get(bucket) ?? 0) + (self / total) * 100);
+  }
+  return [...buckets].map(([bucket, pct]) => ({ bucket, pct })).sort((a, b) => b.pct - a.pct);
+}
+
+/**
+ * Picks the main thread's profile: with `--import tsx` Node also runs a module-hooks worker thread, which
+ * --cpu-prof profiles too (CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile; the main thread is id 0).
+ */
+function mainThreadProfile(dir: string, pid: number | undefined): string {
+  const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
+  const main = files.find((f) => f.includes(`.${pid}.0.`)) ?? files.sort().at(-1);
+  if (!main) throw new Error(`no .cpuprofile written in ${dir}`);
+  return join(dir, main);
+}
+
+/** Profiles `script` under load; returns the main thread's .cpuprofile and the measured run's window. */
+export async function profileServer(
+  script: string,
+  request: Uint8Array = REFERENCE_REQUEST,
+): Promise<{ path: string; window: Window; rps: number }> {
+  const label = script.replace(/^.*\//, "").replace(/\.ts$/, "");
+  // A fresh directory per run, so the main-thread profile is found by pid without guessing among old files.
+  const dir = join(REPO_ROOT, "bench", "results", "profiles", `${label}-${Date.now()}`);
+  const options = benchOptions();
+  // The profile clock starts with the process; spawn time is close enough (ms) to place a multi-second run.
+  const spawnedAt = performance.now();
+  const server = await spawnServer(script, {
+    nodeArgs: ["--cpu-prof", "--cpu-prof-dir", dir],
+    graceMs: 15_000,
+  });
+  const tmp = mkdtempSync(join(os.tmpdir(), "keymesh-profile-"));
+  let window: Window;
+  let rps: number;
+  try {
+    const dataFile = join(tmp, "request.bin");
+    writeFileSync(dataFile, grpcFrame(request));
+    await assertCheck(server.port, request);
+    const target = { port: server.port, dataFile };
+    await warmUp(target, options);
+    const fromMs = performance.now() - spawnedAt;
+    rps = (await throughput(target, options, join(REPO_ROOT, "bench", "results", "profile.log"))).rps;
+    window = { fromMs, toMs: performance.now() - spawnedAt };
+  } finally {
+    await server.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return { path: mainThreadProfile(dir, server.pid), window, rps };
+}
+
+const SERVERS: Record<string, string> = {
+  baseline: "bench/baseline-server.ts",
+  ceiling: "bench/ceiling-server.ts",
+};
+
+async function main(): Promise<void> {
+  if (!h2loadVersion()) {
+    console.error(`h2load not found. Install it (Debian/Ubuntu, as root):\n  ${H2LOAD_INSTALL}`);
+    process.exit(1);
+  }
+  installCleanupHandlers();
+  const which = process.argv[2] ?? "baseline";
+  const { path, window, rps } = await profileServer(SERVERS[which] ?? which).finally(terminateAll);
+  const seconds = ((window.toMs - window.fromMs) / 1000).toFixed(1);
+  console.log(`${which}: ${Math.round(rps)} req/s under the profiler (sampling slows the server)`);
+  console.log(`profile: ${relative(REPO_ROOT, path)}; samples from the ${seconds} s measured run only\n`);
+  console.log("top self-time frames:");
+  for (const f of topFrames(path, 15, window)) {
+    console.log(`${f.selfPct.toFixed(1).padStart(5)}%  ${f.functionName}  ${f.location}`);
+  }
+  console.log("\nself time by package:");
+  for (const b of timeByPackage(path, window).slice(0, 12))
+    console.log(`${b.pct.toFixed(1).padStart(5)}%  ${b.bucket}`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  });
+}

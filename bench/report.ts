@@ -1,0 +1,100 @@
+/** Result shapes and the writers for bench/results/latest.json and latest.md. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { H2loadResult } from "./h2load.js";
+import { type RssGrowth, round } from "./measure.js";
+import type { BenchOptions } from "./options.js";
+import type { ProbeResult } from "./probe.js";
+
+/** Everything measured for one scenario. */
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  /** Encoded CheckRequest size (the gRPC frame adds 5 bytes). */
+  requestBytes: number;
+  probe: ProbeResult;
+  throughput: { best: H2loadResult; rounds: H2loadResult[]; xBaseline: number };
+  /** One request at a time (-c 1 -m 1): the latency floor. */
+  idle: H2loadResult;
+  fixedLoad: H2loadResult & { offeredRps: number };
+  /** Absent when the scenario's server has no pid of its own. */
+  rss?: RssGrowth;
+}
+
+/** The whole run, as written to latest.json. */
+export interface BenchResults {
+  date: string;
+  quick: boolean;
+  machine: { cpus: number; cpuModel: string; totalMemMiB: number; platform: string; release: string };
+  node: string;
+  h2load: string;
+  /** How throughput figures were chosen, in words. */
+  method: string;
+  options: BenchOptions;
+  notes: string[];
+  scenarios: ScenarioResult[];
+}
+
+const ms = (v: number | undefined): string => (v === undefined ? "n/a" : v.toFixed(2));
+const int = (v: number): string => Math.round(v).toLocaleString("en-US");
+
+/** Renders the markdown summary: throughput, fixed-load latency and RSS tables. */
+export function toMarkdown(r: BenchResults): string {
+  const lines = [
+    `# keymesh bench${r.quick ? " (BENCH_QUICK smoke run: figures not meaningful)" : ""}`,
+    "",
+    `${r.date} · ${r.machine.cpus} × ${r.machine.cpuModel} · Node ${r.node} · ${r.h2load}`,
+    "",
+    `Throughput: ${r.method}. Latencies in ms; throughput-run latencies include queueing at saturation.`,
+    "",
+    "| scenario | req/s | ×baseline | p50 ms | p99 ms |",
+    "|---|---:|---:|---:|---:|",
+    ...r.scenarios.map((s) => {
+      const b = s.throughput.best;
+      return `| ${s.name} | ${int(b.rps)} | ${s.throughput.xBaseline.toFixed(2)} | ${ms(b.p50)} | ${ms(b.p99)} |`;
+    }),
+    "",
+    `Latency: idle = one request at a time (${int(r.options.idleRequests)} requests, -c 1 -m 1); fixed load = ` +
+      `${int(r.scenarios[0]?.fixedLoad.offeredRps ?? 0)} req/s offered to every scenario ` +
+      `(${r.options.latencyLoadFraction * 100}% of the baseline's capacity, h2load --rps) for ${r.options.latencySeconds} s.`,
+    "",
+    "| scenario | idle p50 ms | idle p99 ms | fixed-load req/s | p50 ms | p99 ms | p99.9 ms |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...r.scenarios.map((s) => {
+      const f = s.fixedLoad;
+      return `| ${s.name} | ${ms(s.idle.p50)} | ${ms(s.idle.p99)} | ${int(f.rps)} | ${ms(f.p50)} | ${ms(f.p99)} | ${ms(f.p999)} |`;
+    }),
+    "",
+    `Memory: server VmRSS / VmHWM (MiB) before and after ${int(r.options.rssChecks)} further checks.`,
+    "",
+    "| scenario | RSS before | RSS after | RSS growth | HWM before | HWM after | HWM growth |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...r.scenarios.map((s) => {
+      const m = s.rss;
+      if (!m) return `| ${s.name} | n/a | n/a | n/a | n/a | n/a | n/a |`;
+      return (
+        `| ${s.name} | ${m.before.rssMiB.toFixed(1)} | ${m.after.rssMiB.toFixed(1)} | ${m.rssGrowthPct}% ` +
+        `| ${m.before.hwmMiB.toFixed(1)} | ${m.after.hwmMiB.toFixed(1)} | ${m.hwmGrowthPct}% |`
+      );
+    }),
+    "",
+    ...r.notes.map((n) => `- ${n}`),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Writes latest.json and latest.md into `dir`; returns their paths. */
+export function writeReports(dir: string, results: BenchResults): { json: string; md: string } {
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, "latest.json");
+  const md = join(dir, "latest.md");
+  const rounded = JSON.stringify(
+    results,
+    (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? round(v, 3) : v),
+    2,
+  );
+  writeFileSync(json, `${rounded}\n`);
+  writeFileSync(md, toMarkdown(results));
+  return { json, md };
+}

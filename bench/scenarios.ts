@@ -1,0 +1,49 @@
+/**
+ * What `npm run bench` measures. Each scenario starts its own server and names the CheckRequest it is driven
+ * with; keymesh scenarios are appended to `scenarios` and are reported against the baseline of the same run.
+ */
+import { type StartedServer, spawnServer } from "./child.js";
+import { buildCheckRequest } from "./fixtures.js";
+
+export type { StartedServer } from "./child.js";
+
+/** One benchmarked server and the request it is driven with. */
+export interface Scenario {
+  /** Short unique id, used in tables and log file names ([a-z0-9-]). */
+  name: string;
+  description: string;
+  /** Starts the server (ideally as a child process, so its RSS can be read) and resolves once it accepts Checks. */
+  start(): Promise<StartedServer>;
+  /** The encoded CheckRequest (unframed) every request of this scenario sends. */
+  request: Uint8Array;
+  /** CheckResponse.status.code the probe must see before load is applied; default 0 (allowed). */
+  expectedCheckCode?: number;
+}
+
+/** Name of the scenario that ×baseline ratios and the fixed-load rate are computed from. */
+export const BASELINE = "baseline";
+
+/** The request the reference servers get: a well-formed key in keymesh's `km_live_` shape. */
+export const REFERENCE_REQUEST = buildCheckRequest({
+  authorization: "Bearer km_live_4fJ9kQ2xR7mT1bW8zN3pL6vY0cH5sD2gA8eK1q",
+  keySpace: "ks_7Hq2LmX9pR4tVb1Nc",
+});
+
+/** The ceiling (raw node:http2) and the baseline (grpc-js + protobuf-es, no logic). */
+export const referenceScenarios: Scenario[] = [
+  {
+    name: "ceiling",
+    description: "raw node:http2, canned gRPC OK, no decoding: the most any Node gRPC server can do here",
+    start: () => spawnServer("bench/ceiling-server.ts"),
+    request: REFERENCE_REQUEST,
+  },
+  {
+    name: BASELINE,
+    description: "grpc-js + protobuf-es: decode CheckRequest, encode an OK CheckResponse, no logic",
+    start: () => spawnServer("bench/baseline-server.ts"),
+    request: REFERENCE_REQUEST,
+  },
+];
+
+/** Every scenario `npm run bench` runs, in order. Add keymesh scenarios here. */
+export const scenarios: Scenario[] = [...referenceScenarios];

@@ -1,0 +1,77 @@
+import type { Sql, TransactionSql } from "postgres";
+import { CHANGES_CHANNEL, type Change } from "../store/db.js";
+import { invalid } from "./errors.js";
+
+/** One mutation to record: who did what to which target, before and after (never a secret). */
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** A recorded audit event. */
+export interface AuditEvent extends Required<Omit<AuditEntry, "before" | "after">> {
+  id: string;
+  at: Date;
+  before: unknown;
+  after: unknown;
+}
+
+function json(value: unknown): unknown {
+  return value === undefined ? null : JSON.parse(JSON.stringify(value));
+}
+
+/** Records an audit event and announces the change, inside the caller's transaction so both commit with it. */
+export async function recordChange(tx: TransactionSql, entry: AuditEntry, change: Change): Promise<void> {
+  await tx`
+    insert into audit_events (actor, action, target_type, target_id, before, after)
+    values (${entry.actor}, ${entry.action}, ${entry.targetType}, ${entry.targetId},
+            ${tx.json(json(entry.before) as never)}, ${tx.json(json(entry.after) as never)})`;
+  // NOTIFY inside a transaction is delivered on commit, so caches never see an uncommitted change.
+  await tx`select pg_notify(${CHANGES_CHANNEL}, ${JSON.stringify(change)})`;
+}
+
+/** Lists audit events, newest first, optionally for one target, with keyset pagination. */
+export async function listAuditEvents(
+  sql: Sql,
+  options: { targetId: string; pageSize: number; pageToken: string },
+): Promise<{ events: AuditEvent[]; nextPageToken: string }> {
+  const limit = Math.min(options.pageSize || 100, 1000);
+  if (options.pageToken && !/^\d{1,19}$/.test(options.pageToken)) {
+    throw invalid("page_token", "is not a token this server issued");
+  }
+  const before = options.pageToken || null;
+  const rows = await sql<
+    {
+      id: string;
+      at: Date;
+      actor: string;
+      action: string;
+      target_type: string;
+      target_id: string;
+      before: unknown;
+      after: unknown;
+    }[]
+  >`
+    select * from audit_events
+    where (${options.targetId} = '' or target_id = ${options.targetId})
+      and (${before}::bigint is null or id < ${before}::bigint)
+    order by id desc limit ${limit + 1}`;
+  const page = rows.slice(0, limit);
+  return {
+    events: page.map((r) => ({
+      id: String(r.id),
+      at: r.at,
+      actor: r.actor,
+      action: r.action,
+      targetType: r.target_type,
+      targetId: r.target_id,
+      before: r.before,
+      after: r.after,
+    })),
+    nextPageToken: rows.length > limit ? String(page[page.length - 1]!.id) : "",
+  };
+}

@@ -1,0 +1,116 @@
+import type { Sql } from "postgres";
+import { unknownScope } from "../domain/scopes.js";
+import type { KeySpace } from "../domain/types.js";
+import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
+import { recordChange } from "./audit.js";
+import { AdminError, invalid, notFound } from "./errors.js";
+import { newId } from "./ids.js";
+import { decodePageToken, definedFields, pageSize, paginate } from "./pagination.js";
+
+/** The settings of a key space that an operator chooses. */
+export type KeySpaceSettings = Omit<KeySpace, "id" | "createdAt">;
+
+/** The id of the system key space whose keys guard KeyAdmin. */
+export const ROOT_KEY_SPACE_ID = "ks_keymesh_root";
+
+function check(settings: KeySpaceSettings): void {
+  const { format, credentialSources, scopeModel } = settings;
+  if (format.style === "id_secret" && !credentialSources.some((s) => s.kind === "basic")) {
+    throw invalid("credential_sources", "ID/secret keys need a BASIC source");
+  }
+  if (format.style === "id_secret" && !format.idPrefix) throw invalid("format.id_prefix", "is required for ID/secret keys");
+  if (format.secretBytes !== 0 && format.secretBytes < 16) {
+    throw invalid("format.secret_bytes", "must be at least 16 (128 bits)");
+  }
+  for (const source of credentialSources) {
+    if (source.kind === "header" && !source.header) throw invalid("credential_sources", "a HEADER source needs a header");
+  }
+  for (const ladder of scopeModel.ladders) {
+    for (const [level, target] of Object.entries(ladder.approvalOf)) {
+      if (!ladder.levels.includes(level) || !ladder.levels.includes(target)) {
+        throw invalid("scope_model.ladders", `approval level ${level} -> ${target} must name levels of ${ladder.name}`);
+      }
+    }
+  }
+  for (const route of settings.routes) {
+    const bad = unknownScope(scopeModel, route.scopes);
+    if (bad !== undefined) throw invalid("routes", `scope ${JSON.stringify(bad)} is not in the scope model`);
+  }
+  const badDefault = unknownScope(scopeModel, settings.defaultScopes);
+  if (badDefault !== undefined) throw invalid("default_scopes", `scope ${JSON.stringify(badDefault)} is not in the scope model`);
+}
+
+/** Creates, updates and reads key spaces; every change is audited and announced. */
+export function createKeySpaceService(sql: Sql) {
+  async function load(id: string): Promise<KeySpaceRow> {
+    const [row] = await sql<KeySpaceRow[]>`select * from key_spaces where id = ${id} or name = ${id}`;
+    if (!row) throw notFound("key space", id);
+    return row;
+  }
+
+  return {
+    /** Creates a key space with the given settings. */
+    async create(actor: string, settings: KeySpaceSettings): Promise<KeySpace> {
+      check(settings);
+      const { name, ...rest } = settings;
+      return sql.begin(async (tx) => {
+        const [existing] = await tx`select 1 from key_spaces where name = ${name}`;
+        if (existing) throw new AdminError("already_exists", `a key space named ${JSON.stringify(name)} exists`);
+        const [row] = await tx<KeySpaceRow[]>`
+          insert into key_spaces (id, name, settings) values (${newId("ks")}, ${name}, ${tx.json(rest as never)})
+          returning *`;
+        const space = toKeySpace(row!);
+        await recordChange(
+          tx,
+          { actor, action: "key_space.create", targetType: "key_space", targetId: space.id, after: space },
+          { type: "key_space", id: space.id },
+        );
+        return space;
+      });
+    },
+
+    /** Applies `patch` to a key space; the system key space cannot be changed. */
+    async update(actor: string, id: string, patch: Partial<KeySpaceSettings>): Promise<KeySpace> {
+      return sql.begin(async (tx) => {
+        const [row] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${id} for update`;
+        if (!row) throw notFound("key space", id);
+        if (row.system) throw new AdminError("failed_precondition", "the root key space cannot be changed");
+        const before = toKeySpace(row);
+        const next: KeySpaceSettings = { ...before, ...definedFields(patch) };
+        check(next);
+        const { name, ...rest } = next;
+        const { id: _id, createdAt: _c, ...settings } = rest as KeySpace;
+        const [updated] = await tx<KeySpaceRow[]>`
+          update key_spaces set name = ${name}, settings = ${tx.json(settings as never)}, updated_at = now()
+          where id = ${id} returning *`;
+        const after = toKeySpace(updated!);
+        await recordChange(
+          tx,
+          { actor, action: "key_space.update", targetType: "key_space", targetId: id, before, after },
+          { type: "key_space", id },
+        );
+        return after;
+      });
+    },
+
+    /** Reads a key space by id or name. */
+    async get(id: string): Promise<KeySpace> {
+      return toKeySpace(await load(id));
+    },
+
+    /** Lists key spaces, oldest first. */
+    async list(size: number, token: string): Promise<{ keySpaces: KeySpace[]; nextPageToken: string }> {
+      const limit = pageSize(size);
+      const cursor = decodePageToken(token);
+      const rows = await sql<KeySpaceRow[]>`
+        select * from key_spaces
+        where ${cursor === null} or (created_at, id) > (${cursor?.at ?? null}::timestamptz, ${cursor?.id ?? null})
+        order by created_at, id limit ${limit + 1}`;
+      const { page, nextPageToken } = paginate(rows, limit);
+      return { keySpaces: page.map(toKeySpace), nextPageToken };
+    },
+  };
+}
+
+/** The key space service's API. */
+export type KeySpaceService = ReturnType<typeof createKeySpaceService>;

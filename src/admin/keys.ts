@@ -1,0 +1,342 @@
+import { createHash } from "node:crypto";
+import type { Sql, TransactionSql } from "postgres";
+import type { Digester } from "../domain/digest.js";
+import { mintKey } from "../domain/key-format.js";
+import { unknownScope } from "../domain/scopes.js";
+import type { Key, KeySpace, KeyStatus, Limit, OwnerType } from "../domain/types.js";
+import { type KeyRow, type KeySpaceRow, type MemberRow, type WorkspaceRow, toKey, toKeySpace } from "../store/rows.js";
+import { recordChange } from "./audit.js";
+import { AdminError, invalid, notFound } from "./errors.js";
+import { newId } from "./ids.js";
+import { ROOT_KEY_SPACE_ID } from "./key-spaces.js";
+import { decodePageToken, pageSize, paginate } from "./pagination.js";
+import type { Sealer } from "./sealer.js";
+
+/** What a caller asks for when creating a key. */
+export interface NewKey {
+  keySpaceId: string;
+  workspaceId: string;
+  ownerType: OwnerType;
+  memberId: string;
+  name: string;
+  scopes: string[];
+  metadata: Record<string, unknown>;
+  expiresAt: Date | null;
+  limits: Limit[] | null;
+  rejectionWebhookUrl: string;
+  idempotencyKey: string;
+}
+
+/** Changes to a key; absent fields are kept. `expiresAt: null` makes it never expire. */
+export interface KeyPatch {
+  name?: string;
+  scopes?: string[];
+  metadata?: Record<string, unknown>;
+  limits?: Limit[] | null;
+  rejectionWebhookUrl?: string;
+  expiresAt?: Date | null;
+}
+
+/** A key together with its secret, which the caller sees this once. */
+export interface IssuedKey {
+  key: Key;
+  secret: string;
+}
+
+const REPLAY_WINDOW_MS = 24 * 3600 * 1000;
+
+function checkWebhook(url: string): void {
+  if (!url) return;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalid("rejection_webhook_url", "is not a valid URL");
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
+    throw invalid("rejection_webhook_url", "must be an http or https URL");
+  }
+}
+
+function fingerprint(input: NewKey): Buffer {
+  const { idempotencyKey: _, ...rest } = input;
+  return createHash("sha256").update(JSON.stringify(rest)).digest();
+}
+
+/** Options for the key service. */
+export interface KeyServiceOptions {
+  sql: Sql;
+  digest: Digester;
+  sealer: Sealer;
+}
+
+/** Issues, changes, rotates, revokes and deletes keys; each call is one transaction with its audit record. */
+export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
+  async function lockKey(tx: TransactionSql, id: string): Promise<KeyRow> {
+    const [row] = await tx<KeyRow[]>`select * from keys where id = ${id} for update`;
+    if (!row) throw notFound("key", id);
+    return row;
+  }
+
+  async function insertKey(
+    tx: TransactionSql,
+    space: KeySpace,
+    segment: string,
+    fields: Omit<KeyRow, "id" | "digest" | "display" | "created_at" | "updated_at" | "last_used_at" | "revoked_at">,
+    actor: string,
+  ): Promise<IssuedKey> {
+    const minted = mintKey(space.format, segment);
+    const [row] = await tx<KeyRow[]>`
+      insert into keys (id, key_space_id, workspace_id, owner_type, owner_member_id, name, display, digest, scopes,
+                        metadata, limits, rejection_webhook_url, expires_at, rotated_from_id, rotated_to_id, created_by)
+      values (${newId("key")}, ${space.id}, ${fields.workspace_id}, ${fields.owner_type}, ${fields.owner_member_id},
+              ${fields.name}, ${minted.display}, ${digest(minted.canonical)}, ${fields.scopes},
+              ${tx.json(fields.metadata as never)}, ${fields.limits === null ? null : tx.json(fields.limits as never)},
+              ${fields.rejection_webhook_url}, ${fields.expires_at}, ${fields.rotated_from_id}, ${fields.rotated_to_id},
+              ${actor})
+      returning *`;
+    return { key: toKey(row!), secret: minted.secret };
+  }
+
+  async function audited(tx: TransactionSql, actor: string, action: string, id: string, before?: Key, after?: Key) {
+    await recordChange(tx, { actor, action, targetType: "key", targetId: id, before, after }, { type: "key", id });
+  }
+
+  async function checkQuota(tx: TransactionSql, space: KeySpace, input: NewKey): Promise<void> {
+    const { maxKeysPerWorkspace, maxUserKeysPerMember, maxOrganizationKeysPerWorkspace } = space.quotas;
+    // Keys replaced by rotation do not count: rotating never needs a free slot.
+    const [counts] = await tx<{ total: number; user_keys: number; org_keys: number }[]>`
+      select count(*)::int as total,
+             count(*) filter (where owner_type = 'user' and owner_member_id = ${input.memberId || null})::int as user_keys,
+             count(*) filter (where owner_type = 'organization')::int as org_keys
+      from keys where workspace_id = ${input.workspaceId} and key_space_id = ${space.id} and rotated_to_id is null`;
+    const c = counts!;
+    if (maxKeysPerWorkspace && c.total >= maxKeysPerWorkspace) {
+      throw new AdminError("resource_exhausted", `the workspace already has ${c.total} of ${maxKeysPerWorkspace} keys`);
+    }
+    if (input.ownerType === "user" && maxUserKeysPerMember && c.user_keys >= maxUserKeysPerMember) {
+      throw new AdminError("resource_exhausted", `the member already has ${c.user_keys} of ${maxUserKeysPerMember} user keys`);
+    }
+    if (input.ownerType === "organization" && maxOrganizationKeysPerWorkspace && c.org_keys >= maxOrganizationKeysPerWorkspace) {
+      throw new AdminError(
+        "resource_exhausted",
+        `the workspace already has ${c.org_keys} of ${maxOrganizationKeysPerWorkspace} organization keys`,
+      );
+    }
+  }
+
+  async function checkOwner(tx: TransactionSql, space: KeySpace, input: NewKey): Promise<void> {
+    if (input.ownerType === "user" && !input.memberId) throw invalid("member_id", "is required for user keys");
+    if (space.creatorRoles.length > 0 && !input.memberId) {
+      throw invalid("member_id", "is required: this key space limits key creation to some roles");
+    }
+    if (!input.memberId) return;
+    const [member] = await tx<MemberRow[]>`select * from members where id = ${input.memberId}`;
+    if (!member || member.workspace_id !== input.workspaceId) throw invalid("member_id", "is not a member of the workspace");
+    if (member.status !== "active") throw new AdminError("failed_precondition", "the member's account is closed");
+    if (space.creatorRoles.length > 0 && !space.creatorRoles.includes(member.role)) {
+      throw new AdminError(
+        "permission_denied",
+        `members with role ${JSON.stringify(member.role)} may not create keys; allowed: ${space.creatorRoles.join(", ")}`,
+      );
+    }
+  }
+
+  return {
+    /** Creates a key; the secret is returned here only (or to a retry with the same idempotency key). */
+    async create(
+      actor: string,
+      input: NewKey,
+      options: { allowSystem?: boolean; onlyIfFirst?: boolean } = {},
+    ): Promise<IssuedKey> {
+      checkWebhook(input.rejectionWebhookUrl);
+      if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) throw invalid("expires_at", "is in the past");
+      return sql.begin(async (tx) => {
+        const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${input.keySpaceId}`;
+        if (!spaceRow || (spaceRow.system && !options.allowSystem)) throw notFound("key space", input.keySpaceId);
+        const space = toKeySpace(spaceRow);
+        // Locking the workspace row serialises creates per workspace, so quotas hold under racing creates.
+        const [ws] = await tx<WorkspaceRow[]>`select * from workspaces where id = ${input.workspaceId} for update`;
+        if (!ws || (ws.system && !options.allowSystem)) throw notFound("workspace", input.workspaceId);
+        if (options.onlyIfFirst) {
+          const [any] = await tx`select 1 from keys where key_space_id = ${space.id} and workspace_id = ${ws.id} limit 1`;
+          if (any) throw new AdminError("already_exists", "a key exists already");
+        }
+        if (input.idempotencyKey) {
+          const [prior] = await tx<{ fingerprint: Buffer; key_id: string; sealed_secret: Buffer | null; created_at: Date }[]>`
+            select * from idempotency where workspace_id = ${ws.id} and idempotency_key = ${input.idempotencyKey}`;
+          if (prior) {
+            if (!prior.fingerprint.equals(fingerprint(input))) {
+              throw new AdminError("failed_precondition", "idempotency_key was already used with a different request");
+            }
+            const [row] = await tx<KeyRow[]>`select * from keys where id = ${prior.key_id}`;
+            if (!row) throw new AdminError("failed_precondition", "the key created under this idempotency_key was deleted");
+            const fresh = Date.now() - prior.created_at.getTime() < REPLAY_WINDOW_MS;
+            const secret = fresh && prior.sealed_secret ? (sealer.open(prior.sealed_secret) ?? "") : "";
+            return { key: toKey(row), secret };
+          }
+        }
+        const bad = unknownScope(space.scopeModel, input.scopes);
+        if (bad !== undefined) throw invalid("scopes", `${JSON.stringify(bad)} is not a scope of key space ${space.name}`);
+        await checkOwner(tx, space, input);
+        await checkQuota(tx, space, input);
+        const issued = await insertKey(
+          tx,
+          space,
+          ws.key_segment,
+          {
+            key_space_id: space.id,
+            workspace_id: ws.id,
+            owner_type: input.ownerType,
+            owner_member_id: input.memberId || null,
+            name: input.name,
+            scopes: input.scopes,
+            metadata: input.metadata,
+            limits: input.limits,
+            rejection_webhook_url: input.rejectionWebhookUrl,
+            expires_at: input.expiresAt,
+            rotated_from_id: null,
+            rotated_to_id: null,
+          },
+          actor,
+        );
+        if (input.idempotencyKey) {
+          await tx`
+            insert into idempotency (workspace_id, idempotency_key, fingerprint, key_id, sealed_secret)
+            values (${ws.id}, ${input.idempotencyKey}, ${fingerprint(input)}, ${issued.key.id}, ${sealer.seal(issued.secret)})`;
+        }
+        await audited(tx, actor, "key.create", issued.key.id, undefined, issued.key);
+        return issued;
+      });
+    },
+
+    /** Changes a key's name, scopes, metadata, limits, webhook or expiry; effective on the next check. */
+    async update(actor: string, id: string, patch: KeyPatch): Promise<Key> {
+      if (patch.rejectionWebhookUrl !== undefined) checkWebhook(patch.rejectionWebhookUrl);
+      return sql.begin(async (tx) => {
+        const row = await lockKey(tx, id);
+        if (patch.scopes) {
+          const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${row.key_space_id}`;
+          const bad = unknownScope(toKeySpace(spaceRow!).scopeModel, patch.scopes);
+          if (bad !== undefined) throw invalid("scopes", `${JSON.stringify(bad)} is not a scope of this key space`);
+        }
+        const limits = patch.limits === undefined ? row.limits : patch.limits;
+        const [updated] = await tx<KeyRow[]>`
+          update keys set
+            name = ${patch.name ?? row.name}, scopes = ${patch.scopes ?? row.scopes},
+            metadata = ${tx.json((patch.metadata ?? row.metadata) as never)},
+            limits = ${limits === null ? null : tx.json(limits as never)},
+            rejection_webhook_url = ${patch.rejectionWebhookUrl ?? row.rejection_webhook_url},
+            expires_at = ${patch.expiresAt === undefined ? row.expires_at : patch.expiresAt},
+            updated_at = now()
+          where id = ${id} returning *`;
+        const after = toKey(updated!);
+        await audited(tx, actor, "key.update", id, toKey(row), after);
+        return after;
+      });
+    },
+
+    /** Issues a new key with a new secret and public part; the old one works for the grace period (0: dies now). */
+    async rotate(actor: string, id: string, graceSeconds?: number): Promise<IssuedKey & { previous: Key }> {
+      return sql.begin(async (tx) => {
+        const row = await lockKey(tx, id);
+        const old = toKey(row);
+        if (old.status !== "active") throw new AdminError("failed_precondition", `the key is ${old.status}`);
+        if (row.rotated_to_id) throw new AdminError("failed_precondition", "the key was already rotated");
+        const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${row.key_space_id}`;
+        const space = toKeySpace(spaceRow!);
+        const [ws] = await tx<WorkspaceRow[]>`select * from workspaces where id = ${row.workspace_id}`;
+        const issued = await insertKey(tx, space, ws!.key_segment, { ...row, rotated_from_id: row.id, rotated_to_id: null }, actor);
+        const grace = graceSeconds ?? space.rotationGraceSeconds;
+        const [prev] =
+          grace > 0
+            ? await tx<KeyRow[]>`
+                update keys set rotated_to_id = ${issued.key.id}, updated_at = now(),
+                  expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => ${grace}))
+                where id = ${id} returning *`
+            : await tx<KeyRow[]>`
+                update keys set rotated_to_id = ${issued.key.id}, revoked_at = now(), updated_at = now()
+                where id = ${id} returning *`;
+        const previous = toKey(prev!);
+        await audited(tx, actor, "key.rotate", id, old, previous);
+        await audited(tx, actor, "key.create", issued.key.id, undefined, issued.key);
+        return { ...issued, previous };
+      });
+    },
+
+    /** Stops a key at once; it stays listed and can be activated again unchanged. */
+    async revoke(actor: string, id: string): Promise<Key> {
+      return sql.begin(async (tx) => {
+        const row = await lockKey(tx, id);
+        const [updated] = await tx<KeyRow[]>`
+          update keys set revoked_at = coalesce(revoked_at, now()), updated_at = now() where id = ${id} returning *`;
+        const after = toKey(updated!);
+        await audited(tx, actor, "key.revoke", id, toKey(row), after);
+        return after;
+      });
+    },
+
+    /** Re-activates a revoked key with its old value; a key replaced by rotation stays dead. */
+    async activate(actor: string, id: string): Promise<Key> {
+      return sql.begin(async (tx) => {
+        const row = await lockKey(tx, id);
+        if (row.rotated_to_id) throw new AdminError("failed_precondition", "the key was rotated; use its successor");
+        const [updated] = await tx<KeyRow[]>`
+          update keys set revoked_at = null, updated_at = now() where id = ${id} returning *`;
+        const after = toKey(updated!);
+        await audited(tx, actor, "key.activate", id, toKey(row), after);
+        return after;
+      });
+    },
+
+    /** Deletes a key for good: it is revoked first, and its usage history goes with it. */
+    async delete(actor: string, id: string): Promise<void> {
+      await sql.begin(async (tx) => {
+        const row = await lockKey(tx, id);
+        await tx`update keys set revoked_at = coalesce(revoked_at, now()) where id = ${id}`;
+        await tx`delete from key_usage where key_id = ${id}`;
+        await tx`delete from idempotency where key_id = ${id}`;
+        await tx`update keys set rotated_to_id = null where rotated_to_id = ${id}`;
+        await tx`delete from keys where id = ${id}`;
+        await audited(tx, actor, "key.delete", id, toKey(row), undefined);
+      });
+    },
+
+    /** Reads one key. */
+    async get(id: string): Promise<Key> {
+      const [row] = await sql<KeyRow[]>`select * from keys where id = ${id}`;
+      if (!row) throw notFound("key", id);
+      return toKey(row);
+    },
+
+    /** Lists keys, oldest first, filtered by workspace, key space, owner and status. */
+    async list(filter: {
+      workspaceId: string;
+      keySpaceId: string;
+      ownerMemberId: string;
+      status: KeyStatus | "";
+      pageSize: number;
+      pageToken: string;
+    }): Promise<{ keys: Key[]; nextPageToken: string }> {
+      const limit = pageSize(filter.pageSize);
+      const cursor = decodePageToken(filter.pageToken);
+      const rows = await sql<KeyRow[]>`
+        select * from keys
+        where (${filter.workspaceId} = '' or workspace_id = ${filter.workspaceId})
+          and (${filter.keySpaceId} = '' or key_space_id = ${filter.keySpaceId})
+          and (${filter.ownerMemberId} = '' or owner_member_id = ${filter.ownerMemberId})
+          and (${filter.status} = ''
+               or (${filter.status} = 'revoked' and revoked_at is not null)
+               or (${filter.status} = 'expired' and revoked_at is null and expires_at <= now())
+               or (${filter.status} = 'active' and revoked_at is null and (expires_at is null or expires_at > now())))
+          and (${filter.keySpaceId} = ${ROOT_KEY_SPACE_ID} or key_space_id <> ${ROOT_KEY_SPACE_ID})
+          and (${cursor === null} or (created_at, id) > (${cursor?.at ?? null}::timestamptz, ${cursor?.id ?? null}))
+        order by created_at, id limit ${limit + 1}`;
+      const { page, nextPageToken } = paginate(rows, limit);
+      return { keys: page.map((r) => toKey(r)), nextPageToken };
+    },
+  };
+}
+
+/** The key service's API. */
+export type KeyService = ReturnType<typeof createKeyService>;

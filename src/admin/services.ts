@@ -1,0 +1,58 @@
+import type { Sql } from "postgres";
+import type { Digester } from "../domain/digest.js";
+import { AdminError } from "./errors.js";
+import { ROOT_KEY_SPACE_ID, createKeySpaceService } from "./key-spaces.js";
+import { type IssuedKey, createKeyService } from "./keys.js";
+import { createSealer } from "./sealer.js";
+import { createWorkspaceService } from "./workspaces.js";
+
+const ROOT_WORKSPACE_ID = "ws_keymesh";
+const ADMIN_SCOPES = ["admin:read", "admin:write", "admin:root"];
+
+/** Creates every admin service over one `sql` pool. */
+export function createAdminServices(options: { sql: Sql; digest: Digester; pepper: string }) {
+  const { sql } = options;
+  const keys = createKeyService({ sql, digest: options.digest, sealer: createSealer(options.pepper) });
+
+  async function createRootKey(actor: string, name: string, scopes: string[], onlyIfFirst = false): Promise<IssuedKey> {
+    const bad = scopes.find((s) => !ADMIN_SCOPES.includes(s));
+    if (bad) throw new AdminError("invalid_argument", `scopes: ${JSON.stringify(bad)} is not one of ${ADMIN_SCOPES.join(", ")}`, "scopes");
+    return keys.create(
+      actor,
+      {
+        keySpaceId: ROOT_KEY_SPACE_ID,
+        workspaceId: ROOT_WORKSPACE_ID,
+        ownerType: "organization",
+        memberId: "",
+        name,
+        scopes,
+        metadata: {},
+        expiresAt: null,
+        limits: null,
+        rejectionWebhookUrl: "",
+        idempotencyKey: "",
+      },
+      { allowSystem: true, onlyIfFirst },
+    );
+  }
+
+  return {
+    sql,
+    keySpaces: createKeySpaceService(sql),
+    workspaces: createWorkspaceService(sql),
+    keys,
+    createRootKey,
+    /** Creates the first root key, once; returns undefined when one exists already. */
+    async bootstrap(): Promise<IssuedKey | undefined> {
+      try {
+        return await createRootKey("bootstrap", "bootstrap root key", ["admin:root"], true);
+      } catch (error) {
+        if (error instanceof AdminError && error.code === "already_exists") return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+/** The admin services' API. */
+export type AdminServices = ReturnType<typeof createAdminServices>;

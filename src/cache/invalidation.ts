@@ -1,0 +1,48 @@
+import type { Sql } from "postgres";
+import type { Logger } from "../log.js";
+import { CHANGES_CHANNEL, type Change } from "../store/db.js";
+import type { KeyCache } from "./key-cache.js";
+
+/** Listens for change notifications and drops what they make stale; returns a stop function. */
+export async function listenForChanges(
+  sql: Sql,
+  targets: { keys: KeyCache; keySpaces: { invalidate(): void } },
+  logger: Logger,
+): Promise<{ stop(): Promise<void> }> {
+  const apply = (change: Change) => {
+    switch (change.type) {
+      case "key":
+        targets.keys.invalidate((e) => e.key.id === change.id);
+        break;
+      case "workspace":
+        targets.keys.invalidate((e) => e.workspace.id === change.id);
+        break;
+      case "member":
+        targets.keys.invalidate((e) => e.owner?.id === change.id || e.workspace.ownerMemberId === change.id);
+        break;
+      case "key_space":
+        targets.keySpaces.invalidate();
+        targets.keys.invalidate((e) => e.key.keySpaceId === change.id);
+        break;
+    }
+  };
+  const subscription = await sql.listen(
+    CHANGES_CHANNEL,
+    (payload) => {
+      try {
+        apply(JSON.parse(payload) as Change);
+      } catch {
+        // An unreadable notification could be anything: drop everything rather than serve stale keys.
+        targets.keys.clear();
+        targets.keySpaces.invalidate();
+      }
+    },
+    () => {
+      // Runs on the first LISTEN and after every reconnect: what changed while disconnected is unknown.
+      targets.keys.clear();
+      targets.keySpaces.invalidate();
+      logger.debug("listening for changes");
+    },
+  );
+  return { stop: () => subscription.unlisten() };
+}

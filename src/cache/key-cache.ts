@@ -1,0 +1,75 @@
+import type { KeyEntry } from "../domain/key-entry.js";
+
+/** What the cache knows about a digest: a key, a known miss, or nothing. */
+export type CacheHit = { kind: "hit"; entry: KeyEntry } | { kind: "miss" } | { kind: "unknown" };
+
+/** An in-process cache of key entries by digest, with a bounded negative cache for unknown digests. */
+export interface KeyCache {
+  get(digestHex: string): CacheHit;
+  set(digestHex: string, entry: KeyEntry): void;
+  setMissing(digestHex: string): void;
+  /** Drops every entry that `matches`; used when a key, workspace, member or key space changes. */
+  invalidate(matches: (entry: KeyEntry) => boolean): void;
+  /** Drops everything, for when change notifications may have been missed. */
+  clear(): void;
+  readonly size: number;
+}
+
+/** Creates a key cache with TTLs bounding staleness even if a change notification is lost. */
+export function createKeyCache(options: {
+  ttlMs: number;
+  maxEntries: number;
+  negativeTtlMs: number;
+  negativeMaxEntries: number;
+  now?: () => number;
+}): KeyCache {
+  const now = options.now ?? Date.now;
+  const positive = new Map<string, { entry: KeyEntry; until: number }>();
+  const negative = new Map<string, number>();
+
+  function bound<V>(map: Map<string, V>, max: number) {
+    // Maps iterate in insertion order, so the first key is the oldest entry.
+    while (map.size > max) map.delete(map.keys().next().value as string);
+  }
+
+  return {
+    get(digestHex) {
+      const t = now();
+      const hit = positive.get(digestHex);
+      if (hit) {
+        if (hit.until > t) return { kind: "hit", entry: hit.entry };
+        positive.delete(digestHex);
+      }
+      const missUntil = negative.get(digestHex);
+      if (missUntil !== undefined) {
+        if (missUntil > t) return { kind: "miss" };
+        negative.delete(digestHex);
+      }
+      return { kind: "unknown" };
+    },
+    set(digestHex, entry) {
+      negative.delete(digestHex);
+      positive.delete(digestHex);
+      positive.set(digestHex, { entry, until: now() + options.ttlMs });
+      bound(positive, options.maxEntries);
+    },
+    setMissing(digestHex) {
+      if (options.negativeMaxEntries === 0 || options.negativeTtlMs === 0) return;
+      negative.delete(digestHex);
+      negative.set(digestHex, now() + options.negativeTtlMs);
+      bound(negative, options.negativeMaxEntries);
+    },
+    invalidate(matches) {
+      for (const [digest, { entry }] of positive) if (matches(entry)) positive.delete(digest);
+      // A change can make an unknown digest known (a created or re-activated key), so misses go too.
+      negative.clear();
+    },
+    clear() {
+      positive.clear();
+      negative.clear();
+    },
+    get size() {
+      return positive.size;
+    },
+  };
+}

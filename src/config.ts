@@ -1,0 +1,140 @@
+/** Every setting keymesh reads, validated once at boot; the only module that reads `process.env`. */
+export interface Config {
+  /** External Postgres; when absent keymesh runs an embedded one in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPostgresPort: number;
+  /** Redis for rate limits; when absent an in-memory limiter serves a single instance. */
+  redisUrl: string | undefined;
+  redisClusterNodes: { host: string; port: number }[];
+  redisTimeoutMs: number;
+  /** HMAC pepper for key digests; generated and kept in `dataDir` only in embedded mode. */
+  pepper: string | undefined;
+  host: string;
+  httpPort: number;
+  grpcPort: number;
+  /** What a backend failure does to a check: a 503 denial, or a gRPC UNAVAILABLE for Envoy's failure_mode_allow. */
+  failureMode: "deny" | "error";
+  /** What a rate-limiter failure does: allow with a warning header, or a 503 denial. */
+  rateLimitFailure: "open" | "closed";
+  checkDeadlineMs: number;
+  cacheTtlMs: number;
+  cacheMaxEntries: number;
+  negativeCacheTtlMs: number;
+  negativeCacheMaxEntries: number;
+  lastUsedFlushMs: number;
+  identityHeaderPrefix: string;
+  defaultKeySpace: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+  /** How long a queued approval may be approved and redeemed. */
+  approvalTtlSeconds: number;
+  /** The header a client retries an approved request with. */
+  approvalHeader: string;
+  webhookPollMs: number;
+  webhookBackoffMs: number;
+  webhookMaxAttempts: number;
+}
+
+/** A setting that failed validation, named so the operator can fix it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    problem: string,
+  ) {
+    super(`invalid configuration: ${setting} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${values.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    // The value may hold a password, so it is not echoed.
+    throw new ConfigError(name, "is not a valid URL");
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(" or ")}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+function header(env: Env, name: string, fallback: string): string {
+  const value = (env[name] || fallback).toLowerCase();
+  if (!/^[a-z0-9-]{1,64}$/.test(value)) throw new ConfigError(name, "must be a header name (letters, digits, dashes)");
+  return value;
+}
+
+function clusterNodes(env: Env): { host: string; port: number }[] {
+  const raw = env.REDIS_CLUSTER_NODES;
+  if (!raw) return [];
+  return raw.split(",").map((entry) => {
+    const match = /^([^:\s]+):(\d{1,5})$/.exec(entry.trim());
+    if (!match) throw new ConfigError("REDIS_CLUSTER_NODES", `must be host:port[,host:port…], got "${entry}"`);
+    return { host: match[1]!, port: Number(match[2]) };
+  });
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the first bad setting. */
+export function loadConfig(env: Env = process.env): Config {
+  const pepper = env.KEYMESH_PEPPER || undefined;
+  if (pepper !== undefined && pepper.length < 32) {
+    throw new ConfigError("KEYMESH_PEPPER", "must be at least 32 characters");
+  }
+  const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+  if (databaseUrl && !pepper) {
+    throw new ConfigError("KEYMESH_PEPPER", "is required when DATABASE_URL is set (32+ random characters)");
+  }
+  const prefix = header(env, "KEYMESH_IDENTITY_HEADER_PREFIX", "x-keymesh-");
+  return {
+    databaseUrl,
+    dataDir: env.KEYMESH_DATA_DIR || ".keymesh",
+    embeddedPostgresPort: int(env, "KEYMESH_EMBEDDED_PG_PORT", 54329, 1024, 65535),
+    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisClusterNodes: clusterNodes(env),
+    redisTimeoutMs: int(env, "KEYMESH_REDIS_TIMEOUT_MS", 50, 1, 10_000),
+    pepper,
+    host: env.KEYMESH_HOST || "127.0.0.1",
+    httpPort: int(env, "KEYMESH_HTTP_PORT", 8080, 0, 65535),
+    grpcPort: int(env, "KEYMESH_GRPC_PORT", 9090, 0, 65535),
+    failureMode: oneOf(env, "KEYMESH_FAILURE_MODE", ["deny", "error"], "deny"),
+    rateLimitFailure: oneOf(env, "KEYMESH_RATE_LIMIT_FAILURE", ["open", "closed"], "open"),
+    checkDeadlineMs: int(env, "KEYMESH_CHECK_DEADLINE_MS", 150, 10, 10_000),
+    cacheTtlMs: int(env, "KEYMESH_CACHE_TTL_MS", 30_000, 100, 3_600_000),
+    cacheMaxEntries: int(env, "KEYMESH_CACHE_MAX_ENTRIES", 100_000, 10, 10_000_000),
+    negativeCacheTtlMs: int(env, "KEYMESH_NEGATIVE_CACHE_TTL_MS", 5_000, 0, 3_600_000),
+    negativeCacheMaxEntries: int(env, "KEYMESH_NEGATIVE_CACHE_MAX_ENTRIES", 10_000, 0, 10_000_000),
+    lastUsedFlushMs: int(env, "KEYMESH_LAST_USED_FLUSH_MS", 1_000, 10, 600_000),
+    identityHeaderPrefix: prefix,
+    defaultKeySpace: env.KEYMESH_DEFAULT_KEY_SPACE ?? "",
+    logLevel: oneOf(env, "KEYMESH_LOG_LEVEL", ["debug", "info", "warn", "error"], "info"),
+    approvalTtlSeconds: int(env, "KEYMESH_APPROVAL_TTL_SECONDS", 86_400, 60, 30 * 86_400),
+    approvalHeader: header(env, "KEYMESH_APPROVAL_HEADER", "x-keymesh-approval"),
+    webhookPollMs: int(env, "KEYMESH_WEBHOOK_POLL_MS", 500, 10, 60_000),
+    webhookBackoffMs: int(env, "KEYMESH_WEBHOOK_BACKOFF_MS", 1_000, 10, 3_600_000),
+    webhookMaxAttempts: int(env, "KEYMESH_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100),
+  };
+}

@@ -1,0 +1,102 @@
+import type { Sql } from "postgres";
+import { createApprovalService } from "./admin/approvals.js";
+import { createAdminServices } from "./admin/services.js";
+import { listenForChanges } from "./cache/invalidation.js";
+import { createKeyCache } from "./cache/key-cache.js";
+import type { Config } from "./config.js";
+import { createAuthorizer } from "./domain/authorizer.js";
+import { createDigester } from "./domain/digest.js";
+import type { Logger } from "./log.js";
+import type { RateLimiter } from "./ratelimit/limiter.js";
+import { createCachedKeySpaces, createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
+import { createPostgresApprovalGate } from "./store/approval-gate.js";
+import { createUsageRecorder } from "./store/usage-recorder.js";
+import { startOutboxWorker } from "./webhooks/outbox-worker.js";
+import { webhookSigningSecret } from "./webhooks/sign.js";
+
+/** The settings the core reads. */
+export type CoreConfig = Pick<
+  Config,
+  | "cacheTtlMs"
+  | "cacheMaxEntries"
+  | "negativeCacheTtlMs"
+  | "negativeCacheMaxEntries"
+  | "lastUsedFlushMs"
+  | "defaultKeySpace"
+  | "rateLimitFailure"
+  | "checkDeadlineMs"
+  | "approvalTtlSeconds"
+  | "approvalHeader"
+  | "webhookPollMs"
+  | "webhookBackoffMs"
+  | "webhookMaxAttempts"
+>;
+
+/** Builds the admin services and the authorizer with its caches, listening for changes; nothing serves yet. */
+export async function createCore(options: {
+  config: CoreConfig;
+  sql: Sql;
+  pepper: string;
+  limiter: RateLimiter | undefined;
+  logger: Logger;
+}) {
+  const { config, sql, logger } = options;
+  const digest = createDigester(options.pepper);
+  const cache = createKeyCache({
+    ttlMs: config.cacheTtlMs,
+    maxEntries: config.cacheMaxEntries,
+    negativeTtlMs: config.negativeCacheTtlMs,
+    negativeMaxEntries: config.negativeCacheMaxEntries,
+  });
+  const keySpaces = createCachedKeySpaces(createPostgresKeySpaces(sql), config.cacheTtlMs);
+  const usage = createUsageRecorder(sql, { flushMs: config.lastUsedFlushMs, logger });
+  let limiterFailures = 0;
+  const authorizer = createAuthorizer({
+    keySpaces,
+    lookup: createPostgresKeyLookup(sql),
+    cache,
+    digest,
+    limiter: options.limiter,
+    usage,
+    defaultKeySpace: config.defaultKeySpace,
+    rateLimitFailure: config.rateLimitFailure,
+    deadlineMs: config.checkDeadlineMs,
+    approvals: createPostgresApprovalGate(sql, config.approvalTtlSeconds),
+    approvalHeader: config.approvalHeader,
+    onLimiterFailure: (error) => {
+      limiterFailures++;
+      // Logged once per 1,000 so that a Redis outage does not flood the log.
+      if (limiterFailures % 1000 === 1) logger.warn("rate limiter failed", { error, failures: limiterFailures });
+    },
+  });
+  const listener = await listenForChanges(sql, { keys: cache, keySpaces }, logger);
+  const signingSecret = webhookSigningSecret(options.pepper);
+  const outbox = startOutboxWorker({
+    sql,
+    secret: signingSecret,
+    logger,
+    pollMs: config.webhookPollMs,
+    backoffMs: config.webhookBackoffMs,
+    maxAttempts: config.webhookMaxAttempts,
+  });
+  return {
+    admin: createAdminServices({ sql, digest, pepper: options.pepper }),
+    approvals: createApprovalService(sql),
+    signingSecret,
+    outbox,
+    authorizer,
+    cache,
+    usage,
+    metrics: () => ({ limiterFailures, cachedKeys: cache.size }),
+    /** Stops applying change notifications; only the cache TTL then bounds staleness (used by tests). */
+    stopListening: () => listener.stop(),
+    async close() {
+      await outbox.stop();
+      await listener.stop();
+      await usage.close();
+    },
+  };
+}
+
+/** The core's API. */
+export type Core = Awaited<ReturnType<typeof createCore>>;

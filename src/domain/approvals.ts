@@ -1,0 +1,74 @@
+import { createHash } from "node:crypto";
+
+/** A request that an approval-level scope queued for a human. */
+export interface ApprovalRequest {
+  keyId: string;
+  workspaceId: string;
+  keySpaceId: string;
+  method: string;
+  path: string;
+  bodyDigest: Buffer;
+  body: Uint8Array | undefined;
+  /** Request headers with every credential removed. */
+  headers: Record<string, string>;
+  requiredScope: string;
+}
+
+/** Records pending approvals and redeems approved ones exactly once. */
+export interface ApprovalGate {
+  /** Creates a pending approval and returns its id. */
+  open(request: ApprovalRequest): Promise<string>;
+  /** Uses up an approved approval for the same key, method, path and body; false when there is none to use. */
+  redeem(id: string, match: { keyId: string; method: string; path: string; bodyDigest: Buffer }): Promise<boolean>;
+}
+
+/** The digest that ties an approval to one request body. */
+export function bodyDigest(body: Uint8Array | undefined): Buffer {
+  return createHash("sha256")
+    .update(body ?? new Uint8Array())
+    .digest();
+}
+
+// Headers that carry credentials or session state; they never reach the approvals table.
+const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-keymesh-approval)$/;
+
+/** Copies request headers without credentials: the sources of the key space and the usual secret headers. */
+export function strippedHeaders(headers: ReadonlyMap<string, string>, credentialHeaders: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of headers) {
+    if (SECRET_HEADERS.test(name) || credentialHeaders.includes(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** What an approval-level request turns into: a pending ticket, a refused retry, or a pass for a redeemed approval. */
+export async function gateApproval(
+  gate: ApprovalGate | undefined,
+  header: string,
+  request: { method: string; path: string; headers: ReadonlyMap<string, string>; body?: Uint8Array },
+  key: { keyId: string; workspaceId: string; keySpaceId: string; credentialHeaders: readonly string[] },
+  scope: string,
+): Promise<{ kind: "pass" } | { kind: "refused"; message: string } | { kind: "pending"; id: string } | { kind: "unsupported" }> {
+  if (!gate) return { kind: "unsupported" };
+  const digest = bodyDigest(request.body);
+  const ticket = request.headers.get(header);
+  if (ticket) {
+    const redeemed = await gate.redeem(ticket, { keyId: key.keyId, method: request.method, path: request.path, bodyDigest: digest });
+    return redeemed
+      ? { kind: "pass" }
+      : { kind: "refused", message: "the approval is not approved for this key and request, has expired, or was used already" };
+  }
+  const id = await gate.open({
+    keyId: key.keyId,
+    workspaceId: key.workspaceId,
+    keySpaceId: key.keySpaceId,
+    method: request.method,
+    path: request.path,
+    bodyDigest: digest,
+    body: request.body,
+    headers: strippedHeaders(request.headers, key.credentialHeaders),
+    requiredScope: scope,
+  });
+  return { kind: "pending", id };
+}

@@ -1,0 +1,182 @@
+import type { RateLimiter } from "../ratelimit/limiter.js";
+import { type ApprovalGate, gateApproval } from "./approvals.js";
+import type { Authorizer, CheckRequest } from "./check-request.js";
+import { readCredential } from "./credentials.js";
+import { type Digester, digestsEqual } from "./digest.js";
+import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
+import { parsePresentedKey } from "./key-format.js";
+import { applyLimits } from "./limits.js";
+import { matchRoute } from "./routes.js";
+import { decideScopes } from "./scopes.js";
+import type { KeySpace } from "./types.js";
+import type { DenyReason, Verdict } from "./verdict.js";
+
+/** A cache the authorizer reads through; see src/cache/key-cache.ts. */
+export interface EntryCache {
+  get(digestHex: string): { kind: "hit"; entry: KeyEntry } | { kind: "miss" } | { kind: "unknown" };
+  set(digestHex: string, entry: KeyEntry): void;
+  setMissing(digestHex: string): void;
+}
+
+/** Everything the authorizer depends on, each behind a small interface. */
+export interface AuthorizerOptions {
+  keySpaces: KeySpaceDirectory;
+  lookup: KeyLookup;
+  cache: EntryCache;
+  digest: Digester;
+  limiter: RateLimiter | undefined;
+  usage: UsageRecorder;
+  /** Key space used when a request names none. */
+  defaultKeySpace: string;
+  rateLimitFailure: "open" | "closed";
+  /** A decision is made within this time even when a backend hangs. */
+  deadlineMs: number;
+  onLimiterFailure?: (error: unknown) => void;
+  /** Where approval-level requests are queued; without it they are refused as needing approval. */
+  approvals?: ApprovalGate;
+  /** The request header a client retries an approved request with. */
+  approvalHeader?: string;
+  now?: () => number;
+}
+
+const DAY_MS = 86_400_000;
+
+function deny(reason: DenyReason, message: string): Verdict {
+  return { kind: "deny", reason, message, limits: [] };
+}
+
+async function resolveSpace(o: AuthorizerOptions, req: CheckRequest): Promise<KeySpace | undefined | "ambiguous"> {
+  const named = req.keySpace || o.defaultKeySpace;
+  if (named) return o.keySpaces.get(named);
+  // No key space named: the one whose sources and layout accept the presented key.
+  const matches: KeySpace[] = [];
+  for (const space of await o.keySpaces.all()) {
+    const presented = readCredential(space.credentialSources, req.headers);
+    if (presented.kind === "found" && parsePresentedKey(space.format, presented.value)) matches.push(space);
+  }
+  if (matches.length > 1) return "ambiguous";
+  return matches[0] ?? (await o.keySpaces.all())[0];
+}
+
+function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: string[]): Verdict | undefined {
+  const { key, workspace, owner } = entry;
+  if (key.revokedAt) return deny("revoked", "the API key has been revoked");
+  if (key.expiresAt && key.expiresAt.getTime() <= now) return deny("expired", "the API key has expired");
+  if (key.ownerType === "user" && owner && owner.status !== "active") {
+    return deny("disabled", "the API key's owner has closed their account");
+  }
+  if (workspace.status !== "active") return deny("workspace_disabled", "the workspace is disabled");
+  if (!workspace.apiAccess) return deny("api_access_disabled", "API access is not included in the workspace's plan");
+  const maxAgeDays = workspace.maxKeyAgeDays || space.maxKeyAgeDays;
+  if (maxAgeDays > 0) {
+    const deadline = key.createdAt.getTime() + maxAgeDays * DAY_MS;
+    if (now >= deadline) {
+      return deny("key_too_old", `the API key is older than the ${maxAgeDays}-day rotation policy; rotate it`);
+    }
+    const warnDays = space.keyAgeWarningDays || 7;
+    if (deadline - now <= warnDays * DAY_MS) {
+      const days = Math.ceil((deadline - now) / DAY_MS);
+      warnings.push(`key must be rotated within ${days} day${days === 1 ? "" : "s"} (${maxAgeDays}-day policy)`);
+    }
+  }
+  return undefined;
+}
+
+async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict> {
+  const space = await resolveSpace(o, req);
+  if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
+  if (!space) return deny("not_found", "the API key is not valid");
+  const presented = readCredential(space.credentialSources, req.headers);
+  if (presented.kind === "missing") return deny("missing", "an API key is required");
+  if (presented.kind === "malformed") return deny("malformed", "the API key is malformed");
+  const canonical = parsePresentedKey(space.format, presented.value);
+  if (canonical === undefined) return deny("malformed", "the API key is malformed");
+
+  const digest = o.digest(canonical);
+  const hex = digest.toString("hex");
+  const cached = o.cache.get(hex);
+  if (cached.kind === "miss") return deny("not_found", "the API key is not valid");
+  const entry = cached.kind === "hit" ? cached.entry : await o.lookup.findByDigest(digest);
+  if (!entry) {
+    o.cache.setMissing(hex);
+    return deny("not_found", "the API key is not valid");
+  }
+  if (cached.kind !== "hit") o.cache.set(hex, entry);
+  // A key from another key space answers exactly like an unknown one: no hint that it exists elsewhere.
+  if (!digestsEqual(entry.digest, digest) || entry.key.keySpaceId !== space.id) {
+    return deny("not_found", "the API key is not valid");
+  }
+
+  const now = (o.now ?? Date.now)();
+  const warnings: string[] = [];
+  const refused = judgeEntry(entry, space, now, warnings);
+  if (refused) return refused;
+
+  const route = matchRoute(space.routes, req.method, req.path);
+  const required = req.scopes.length > 0 ? req.scopes : (route?.scopes ?? space.defaultScopes);
+  const scopes = decideScopes(space.scopeModel, entry.key.scopes, required);
+  if (scopes.kind === "denied") return deny("insufficient_scope", `the API key lacks the scope ${scopes.scope}`);
+  if (scopes.kind === "approval") {
+    const gate = await gateApproval(
+      o.approvals,
+      o.approvalHeader ?? "x-keymesh-approval",
+      req,
+      {
+        keyId: entry.key.id,
+        workspaceId: entry.workspace.id,
+        keySpaceId: space.id,
+        credentialHeaders: space.credentialSources.map((s) => (s.kind === "header" ? s.header : "authorization")),
+      },
+      scopes.scope,
+    );
+    if (gate.kind === "refused") return deny("insufficient_scope", gate.message);
+    if (gate.kind !== "pass") {
+      const verdict = deny("approval_required", `the scope ${scopes.scope} needs a human approval; the request was queued`);
+      if (gate.kind === "pending" && verdict.kind === "deny") verdict.approval = { id: gate.id, status: "pending" };
+      return verdict;
+    }
+  }
+
+  const cost = req.cost || route?.cost || 1;
+  const limited = await applyLimits(o, entry, space, cost, warnings);
+  if (limited.kind === "deny") return limited;
+
+  o.usage.touch(entry.key.id);
+  const { key, workspace } = entry;
+  return {
+    kind: "allow",
+    identity: {
+      keyId: key.id,
+      keySpaceId: key.keySpaceId,
+      workspaceId: workspace.id,
+      ownerType: key.ownerType,
+      ownerMemberId: key.ownerMemberId,
+      actingMemberId: key.ownerType === "organization" ? workspace.ownerMemberId || key.ownerMemberId : key.ownerMemberId,
+      scopes: key.scopes,
+      name: key.name,
+      metadata: key.metadata,
+    },
+    limits: limited.limits,
+    warnings,
+    stripHeaders: space.forwardCredential ? [] : [presented.header],
+  };
+}
+
+/** Creates the authorizer: it answers every request with a verdict within the deadline, and never throws. */
+export function createAuthorizer(options: AuthorizerOptions): Authorizer {
+  return {
+    check(request) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<Verdict>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ kind: "error", message: `no decision within ${options.deadlineMs} ms` }),
+          options.deadlineMs,
+        );
+      });
+      const decision = decide(options, request).catch(
+        (error: unknown): Verdict => ({ kind: "error", message: error instanceof Error ? error.message : String(error) }),
+      );
+      return Promise.race([decision, deadline]).finally(() => clearTimeout(timer));
+    },
+  };
+}

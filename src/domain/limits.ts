@@ -1,0 +1,46 @@
+import type { Bucket, RateLimiter } from "../ratelimit/limiter.js";
+import type { KeyEntry } from "./key-entry.js";
+import type { KeySpace } from "./types.js";
+import type { LimitStatus, Verdict } from "./verdict.js";
+
+/** The buckets a request of `entry` draws from: per-key limits, then limits shared by the workspace. */
+export function bucketsFor(entry: KeyEntry, space: KeySpace): Bucket[] {
+  const { key, workspace } = entry;
+  // The most specific setting wins: key, then workspace, then key-space default.
+  const keyLimits = key.limits ?? workspace.keyLimits ?? space.defaultKeyLimits;
+  const workspaceLimits = workspace.workspaceLimits ?? space.defaultWorkspaceLimits;
+  return [
+    ...keyLimits.map((limit): Bucket => ({ id: `k:${key.id}:${limit.name}`, limit, appliesTo: "key" })),
+    ...workspaceLimits.map((limit): Bucket => ({ id: `w:${space.id}:${limit.name}`, limit, appliesTo: "workspace" })),
+  ];
+}
+
+/** Charges the request's buckets; a limiter failure follows the configured policy and is never a 429. */
+export async function applyLimits(
+  o: {
+    limiter: RateLimiter | undefined;
+    rateLimitFailure: "open" | "closed";
+    onLimiterFailure?: (error: unknown) => void;
+  },
+  entry: KeyEntry,
+  space: KeySpace,
+  cost: number,
+  warnings: string[],
+): Promise<{ kind: "ok"; limits: LimitStatus[] } | Extract<Verdict, { kind: "deny" }>> {
+  const buckets = bucketsFor(entry, space);
+  if (buckets.length === 0 || !o.limiter) return { kind: "ok", limits: [] };
+  try {
+    const result = await o.limiter.consume({ tag: entry.workspace.id, buckets, cost });
+    if (!result.allowed) {
+      return { kind: "deny", reason: "rate_limited", message: "rate limit exceeded", limits: result.statuses };
+    }
+    return { kind: "ok", limits: result.statuses };
+  } catch (error) {
+    o.onLimiterFailure?.(error);
+    if (o.rateLimitFailure === "closed") {
+      return { kind: "deny", reason: "unavailable", message: "rate limiting is unavailable", limits: [] };
+    }
+    warnings.push("rate limiting unavailable; request not counted");
+    return { kind: "ok", limits: [] };
+  }
+}

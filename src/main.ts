@@ -1,0 +1,70 @@
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./log.js";
+import { bootstrapOnce, migrateOnly, startServer } from "./server.js";
+
+const usage = `usage: keymesh <command>
+
+commands:
+  serve       run the service (KeyAdmin, KeyVerify, Envoy ext_authz Check, HTTP authz)
+  migrate     apply database migrations and exit
+  bootstrap   create the first root key and print it once
+`;
+
+function banner(secret: string): string {
+  return [
+    "",
+    "keymesh: the first root key was created. It is shown this once; store it in a secret manager.",
+    "",
+    `    ${secret}`,
+    "",
+    "Use it as `authorization: Bearer <key>` on KeyAdmin calls.",
+    "",
+  ].join("\n");
+}
+
+async function main(command: string | undefined): Promise<number> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  switch (command) {
+    case "serve": {
+      // The one-time root key goes to stdout, a terminal; structured logs go to stderr.
+      const server = await startServer(config, logger, { onRootKey: (secret) => process.stdout.write(banner(secret)) });
+      logger.info("keymesh serving", { httpPort: server.httpPort, grpcPort: server.grpcPort, host: config.host });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info("shutting down", { signal });
+          void server.close().then(resolve);
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+      return 0;
+    }
+    case "migrate": {
+      const applied = await migrateOnly(config, logger);
+      logger.info("migrations applied", { applied });
+      return 0;
+    }
+    case "bootstrap": {
+      const secret = await bootstrapOnce(config, logger);
+      if (!secret) {
+        process.stderr.write("keymesh: a root key exists already; create more with KeyAdmin.CreateRootKey\n");
+        return 1;
+      }
+      process.stdout.write(banner(secret));
+      return 0;
+    }
+    default:
+      process.stderr.write(usage);
+      return command ? 2 : 0;
+  }
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) process.stderr.write(`keymesh: ${error.message}\n`);
+    else process.stderr.write(`keymesh: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,84 @@
+import {
+  buildResult,
+  charged,
+  EXPIRY_MARGIN_MS,
+  fits,
+  msUntilFull,
+  refilledTokens,
+  validateRequest,
+} from "./bucket-math.js";
+import type { LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
+
+/** Options for the single-process limiter. */
+export interface MemoryLimiterOptions {
+  /** Clock in unix milliseconds; tests inject a fake one. */
+  now?: () => number;
+  /** How often, at most, a consume call also drops buckets that have refilled (default 10 s). */
+  sweepIntervalMs?: number;
+}
+
+/** The in-memory limiter, with its bucket count exposed so tests can see idle buckets go. */
+export interface MemoryRateLimiter extends RateLimiter {
+  readonly size: number;
+}
+
+interface StoredBucket {
+  tokens: number;
+  updatedAtMs: number;
+  /** When the bucket is full again plus the margin: dropping it then is indistinguishable from keeping it. */
+  expiresAtMs: number;
+}
+
+/** Creates a token-bucket limiter for one process, with the same semantics as the Redis limiter. */
+export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryRateLimiter {
+  const now = options.now ?? Date.now;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
+  const buckets = new Map<string, StoredBucket>();
+  let lastSweepMs = now();
+
+  // Sweeping lazily from consume needs no timer (nothing to unref or clear) and works with a fake clock;
+  // an idle process keeps at most what it held when traffic stopped, so memory stays bounded.
+  function sweep(nowMs: number): void {
+    if (nowMs - lastSweepMs < sweepIntervalMs) return;
+    lastSweepMs = nowMs;
+    for (const [key, bucket] of buckets) {
+      if (bucket.expiresAtMs <= nowMs) buckets.delete(key);
+    }
+  }
+
+  function consumeNow(request: LimitRequest): LimitResult {
+    validateRequest(request);
+    const nowMs = now();
+    sweep(nowMs);
+    const keys = request.buckets.map((b) => `{${request.tag}}:${b.id}`);
+    const tokens = request.buckets.map((b, i) => {
+      const stored = buckets.get(keys[i] as string);
+      // An expired entry the sweep has not reached yet is a full bucket, exactly as a Redis key past its TTL.
+      return refilledTokens(stored && stored.expiresAtMs > nowMs ? stored : undefined, b.limit, nowMs);
+    });
+    const allowed = tokens.every((t) => fits(t, request.cost));
+    if (!allowed) return buildResult(request, false, tokens, nowMs);
+    const after = tokens.map((t) => charged(t, request.cost));
+    request.buckets.forEach((b, i) => {
+      const left = after[i] as number;
+      buckets.set(keys[i] as string, {
+        tokens: left,
+        updatedAtMs: nowMs,
+        expiresAtMs: nowMs + Math.ceil(msUntilFull(left, b.limit)) + EXPIRY_MARGIN_MS,
+      });
+    });
+    return buildResult(request, true, after, nowMs);
+  }
+
+  return {
+    get size() {
+      return buckets.size;
+    },
+    async consume(request) {
+      return consumeNow(request);
+    },
+    async close() {
+      buckets.clear();
+    },
+  };
+}

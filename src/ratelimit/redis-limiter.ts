@@ -1,0 +1,187 @@
+import { Cluster, Redis } from "ioredis";
+import { buildResult, validateRequest } from "./bucket-math.js";
+import { ClockOffset } from "./clock-offset.js";
+import type { LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
+import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_DENIED, SCRIPT_STALE } from "./redis-script.js";
+
+/** Where the Redis limiter keeps its buckets and how long it may wait for them. */
+export interface RedisLimiterOptions {
+  /** A standalone Redis, e.g. `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Seed nodes of a Redis Cluster. */
+  cluster?: { nodes: { host: string; port: number }[] };
+  /** A client the caller owns and configures (offline queue, retries); `close()` leaves it open. */
+  client?: Redis | Cluster;
+  /** How long one `consume` may take before it rejects (default 50). */
+  commandTimeoutMs?: number;
+  /** Prepended to `{tag}:<bucket id>` (default `km:rl:`); must not contain `{` or `}`. */
+  keyPrefix?: string;
+}
+
+/** The Redis limiter, plus a way to wait for the first connection at boot. */
+export interface RedisRateLimiter extends RateLimiter {
+  /** Resolves once the connection is ready; until then `consume` fails fast instead of queueing. */
+  ready(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Extra time, beyond the client's own deadline, a script may start and still charge. The clock-offset estimate
+ * already never undershoots for one node; this only absorbs Date.now()'s millisecond truncation and small skew.
+ */
+const DEADLINE_SLACK_MS = 20;
+
+/** Creates the token-bucket limiter backed by one Lua script per request on Redis or Redis Cluster. */
+export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimiter {
+  const timeoutMs = options.commandTimeoutMs ?? 50;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError("commandTimeoutMs must be > 0");
+  const prefix = options.keyPrefix ?? "km:rl:";
+  if (/[{}]/.test(prefix)) throw new RangeError("keyPrefix must not contain { or }: the tag is the hash tag");
+  const owned = !options.client;
+  const client = options.client ?? connect(options, timeoutMs);
+  if (owned) {
+    // Each failed consume already rejects with its cause; without a listener ioredis would print every
+    // reconnect attempt to stderr.
+    client.on("error", () => {});
+    if (client instanceof Cluster) client.on("node error", () => {});
+  }
+  const clock = new ClockOffset();
+  let closed = false;
+
+  async function evalScript(keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args);
+    } catch (error) {
+      // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
+      if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
+      return client.eval(CONSUME_LUA, keys.length, ...keys, ...args);
+    }
+  }
+
+  async function run(request: LimitRequest): Promise<LimitResult> {
+    const keys = request.buckets.map((b) => `${prefix}{${request.tag}}:${b.id}`);
+    const limits = request.buckets.flatMap((b) => [b.limit.capacity, b.limit.periodSeconds]);
+    const sentAtMs = Date.now();
+    let offsetMs = clock.estimate();
+    for (let attempt = 0; ; attempt++) {
+      const deadlineUs = Math.round((sentAtMs + timeoutMs + offsetMs + DEADLINE_SLACK_MS) * 1000);
+      const reply = parseReply(await evalScript(keys, [request.cost, deadlineUs, ...limits]), keys.length);
+      const receivedAtMs = Date.now();
+      const upperBoundMs = reply.nowMs - sentAtMs;
+      if (reply.status !== SCRIPT_STALE) {
+        clock.observe(upperBoundMs, receivedAtMs);
+        return buildResult(request, reply.status === SCRIPT_ALLOWED, reply.tokens, reply.nowMs);
+      }
+      // Refused as stale yet answered before our deadline: the script ran in time, so Redis's clock is further
+      // ahead than estimated (another cluster node, or a clock step). Learn that and try once more.
+      if (attempt > 0 || receivedAtMs >= sentAtMs + timeoutMs) {
+        throw new Error("rate limiter: Redis ran the request after its deadline; nothing was charged");
+      }
+      clock.raise(upperBoundMs, receivedAtMs);
+      offsetMs = Math.max(offsetMs, upperBoundMs);
+    }
+  }
+
+  return {
+    async consume(request) {
+      validateRequest(request);
+      if (request.buckets.length === 0) return { allowed: true, statuses: [] };
+      if (closed) throw new Error("rate limiter is closed");
+      // ioredis's commandTimeout covers one command; this also bounds the NOSCRIPT fallback and the stale retry.
+      return withTimeout(
+        run(request),
+        timeoutMs,
+        `rate limiter: Redis did not answer within ${timeoutMs} ms`,
+      );
+    },
+    async ready(readyTimeoutMs = 10_000) {
+      if (client.status === "ready") return;
+      if (client.status === "wait") client.connect().catch(() => {});
+      await new Promise<void>((resolve, reject) => {
+        const finish = (error?: Error) => {
+          clearTimeout(timer);
+          client.off("ready", onReady);
+          client.off("end", onEnd);
+          if (error) reject(error);
+          else resolve();
+        };
+        const onReady = () => finish();
+        const onEnd = () => finish(new Error("rate limiter: Redis connection ended"));
+        const timer = setTimeout(
+          () => finish(new Error(`rate limiter: Redis not ready within ${readyTimeoutMs} ms`)),
+          readyTimeoutMs,
+        );
+        client.once("ready", onReady);
+        client.once("end", onEnd);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (!owned) return;
+      try {
+        await withTimeout(client.quit(), 1000, "quit timed out");
+      } catch {
+        // QUIT cannot reach a down or stalled Redis; dropping the socket also stops reconnecting.
+        client.disconnect();
+      }
+    },
+  };
+}
+
+function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Cluster {
+  const perConnection = {
+    commandTimeout: timeoutMs,
+    // A command that lost its connection fails now; resending it after a reconnect would charge a request
+    // whose caller was already told the limiter failed.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: 2000,
+  };
+  // Auto-pipelining writes every consume issued in the same tick as one socket write: under load that is far
+  // fewer syscalls and packets, while each script still runs atomically on its own.
+  const enableAutoPipelining = true;
+  // Without an offline queue, a consume during a disconnect rejects at once instead of waiting and then
+  // being applied late; the caller's failure policy (open or closed) decides instead.
+  const enableOfflineQueue = false;
+  if (options.cluster) {
+    return new Cluster(options.cluster.nodes, {
+      enableOfflineQueue,
+      enableAutoPipelining,
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      redisOptions: perConnection,
+    });
+  }
+  if (!options.url) throw new TypeError("createRedisLimiter needs one of url, cluster or client");
+  return new Redis(options.url, {
+    ...perConnection,
+    enableOfflineQueue,
+    enableAutoPipelining,
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+  });
+}
+
+function parseReply(reply: unknown, buckets: number): { status: number; nowMs: number; tokens: number[] } {
+  if (!Array.isArray(reply) || reply.length < 2) throw new Error("rate limiter: malformed script reply");
+  const status = Number(reply[0]);
+  const nowMs = Number(reply[1]) / 1000;
+  if (!Number.isFinite(nowMs)) throw new Error("rate limiter: malformed script reply");
+  if (status === SCRIPT_STALE) return { status, nowMs, tokens: [] };
+  const tokens = reply.slice(2).map(Number);
+  if (
+    (status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) ||
+    tokens.length !== buckets ||
+    !tokens.every(Number.isFinite)
+  ) {
+    throw new Error("rate limiter: malformed script reply");
+  }
+  return { status, nowMs, tokens };
+}
+
+/** Rejects with `message` after `ms`, clearing the timer either way; a late settle of `promise` is ignored. */
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

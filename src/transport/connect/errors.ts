@@ -1,0 +1,25 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { AdminError, type AdminErrorCode } from "../../admin/errors.js";
+import type { Logger } from "../../log.js";
+
+const codes: Record<AdminErrorCode, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  permission_denied: Code.PermissionDenied,
+};
+
+/** Maps any failure to a ConnectError; unexpected ones are logged and hidden behind INTERNAL. */
+export function toConnectError(error: unknown, logger: Logger): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof AdminError) return new ConnectError(error.message, codes[error.code]);
+  const pg = error as { code?: string; constraint_name?: string };
+  if (pg.code === "23505") return new ConnectError(`already exists (${pg.constraint_name ?? "unique"})`, Code.AlreadyExists);
+  if (pg.code === "ECONNREFUSED" || pg.code === "CONNECT_TIMEOUT" || pg.code === "57P01") {
+    return new ConnectError("the database is unavailable", Code.Unavailable);
+  }
+  logger.error("admin call failed", { error });
+  return new ConnectError("internal error", Code.Internal);
+}

@@ -1,0 +1,344 @@
+import type { CheckRequest } from "../../domain/check-request.js";
+
+/** The outcome of reading an ext_authz CheckRequest from the wire. */
+export type DecodeResult = { ok: true; request: CheckRequest } | { ok: false; reason: string };
+
+/** Limits that keep a hostile or broken request from costing more than a denial. */
+export interface DecodeLimits {
+  /** Total bytes of header names and values; beyond it the request is malformed. */
+  maxHeaderBytes: number;
+  /** Bytes of the request path. */
+  maxPathBytes: number;
+}
+
+/** 64 KiB of headers (Envoy's own default cap is 60 KiB) and a 64 KiB path. */
+export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
+  maxHeaderBytes: 64 * 1024,
+  maxPathBytes: 64 * 1024,
+});
+
+// Field numbers from envoy/service/auth/v3/{external_auth,attribute_context}.proto and envoy/config/core/v3/base.proto.
+const CHECK_REQUEST_ATTRIBUTES = 1;
+const ATTRIBUTES_REQUEST = 4;
+const ATTRIBUTES_CONTEXT_EXTENSIONS = 10;
+const REQUEST_HTTP = 2;
+const HTTP_METHOD = 2;
+const HTTP_HEADERS = 3;
+const HTTP_PATH = 4;
+const HTTP_BODY = 11;
+const HTTP_RAW_BODY = 12;
+const HTTP_HEADER_MAP = 13;
+const HEADER_MAP_HEADERS = 1;
+const HEADER_VALUE_KEY = 1;
+const HEADER_VALUE_VALUE = 2;
+const HEADER_VALUE_RAW_VALUE = 3;
+const MAP_KEY = 1;
+const MAP_VALUE = 2;
+
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const SGROUP = 3;
+const EGROUP = 4;
+const I32 = 5;
+const MAX_GROUP_DEPTH = 32;
+
+class Malformed extends Error {}
+
+/**
+ * A cursor over the request bytes. Nested messages are read by narrowing `end` (enter/leave) rather than by new
+ * objects, and field tags and bounds live in fields rather than returned tuples: the hot path allocates nothing
+ * but the strings it keeps.
+ */
+class Reader {
+  pos = 0;
+  end: number;
+  field = 0;
+  wireType = 0;
+  /** Payload bounds of the last length-delimited field read with `bounds()`. */
+  start = 0;
+  stop = 0;
+
+  constructor(readonly buf: Buffer) {
+    this.end = buf.length;
+  }
+
+  /** Reads the next tag into field/wireType; false at the end of the current message. */
+  next(): boolean {
+    if (this.pos >= this.end) return false;
+    const tag = this.varint();
+    this.field = Math.floor(tag / 8);
+    this.wireType = tag & 7;
+    if (this.field === 0) throw new Malformed("invalid field number");
+    return true;
+  }
+
+  varint(): number {
+    // Lengths and tags fit in 32 bits; longer varints are only ever skipped.
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (this.pos >= this.end) throw new Malformed("truncated varint");
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return result;
+    }
+    throw new Malformed("varint too long for a tag or length");
+  }
+
+  /** Whether the current field is `field` with the length-delimited wire type its schema declares. */
+  isLen(field: number): boolean {
+    return this.field === field && this.wireType === LEN;
+  }
+
+  /** Reads a length prefix, sets start/stop to the payload and moves past it. */
+  bounds(): void {
+    const length = this.varint();
+    if (length > this.end - this.pos) throw new Malformed("truncated length-delimited field");
+    this.start = this.pos;
+    this.pos += length;
+    this.stop = this.pos;
+  }
+
+  /** Narrows the reader to the embedded message that follows; returns the outer end for `leave`. */
+  enter(): number {
+    this.bounds();
+    const outer = this.end;
+    this.pos = this.start;
+    this.end = this.stop;
+    return outer;
+  }
+
+  leave(outer: number): void {
+    this.pos = this.end;
+    this.end = outer;
+  }
+
+  text(start: number, stop: number): string {
+    // Buffer decoding substitutes U+FFFD for invalid UTF-8 instead of throwing.
+    return start === stop ? "" : this.buf.toString("utf8", start, stop);
+  }
+
+  /** Reads a string field's payload. */
+  string(): string {
+    this.bounds();
+    return this.text(this.start, this.stop);
+  }
+
+  /** Skips the current field, whatever its wire type, groups included: unknown fields are legal protobuf. */
+  skip(): void {
+    this.skipField(this.field, this.wireType, 0);
+  }
+
+  private skipField(field: number, wireType: number, depth: number): void {
+    switch (wireType) {
+      case VARINT:
+        for (let i = 0; i < 10; i++) {
+          if (this.pos >= this.end) throw new Malformed("truncated varint");
+          if (this.buf[this.pos++]! < 0x80) return;
+        }
+        throw new Malformed("varint longer than 10 bytes");
+      case I64:
+        return this.advance(8);
+      case I32:
+        return this.advance(4);
+      case LEN:
+        return this.bounds();
+      case SGROUP:
+        if (depth >= MAX_GROUP_DEPTH) throw new Malformed("groups nested too deeply");
+        for (;;) {
+          if (!this.next()) throw new Malformed("unterminated group");
+          if (this.wireType === EGROUP) {
+            if (this.field !== field) throw new Malformed("mismatched end group");
+            return;
+          }
+          this.skipField(this.field, this.wireType, depth + 1);
+        }
+      default:
+        throw new Malformed(wireType === EGROUP ? "unexpected end group" : "invalid wire type");
+    }
+  }
+
+  private advance(n: number): void {
+    if (n > this.end - this.pos) throw new Malformed("truncated fixed-width field");
+    this.pos += n;
+  }
+}
+
+interface State {
+  limits: DecodeLimits;
+  method: string;
+  path: string;
+  headers: Map<string, string>;
+  headerBytes: number;
+  extensions: Map<string, string>;
+  body: Uint8Array | undefined;
+  rawBody: Uint8Array | undefined;
+  sawHttp: boolean;
+}
+
+/** Reads the fields keymesh needs from CheckRequest bytes, skipping everything else; never throws. */
+export function decodeCheckRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodeResult {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const state: State = {
+    limits,
+    method: "",
+    path: "",
+    headers: new Map(),
+    headerBytes: 0,
+    extensions: new Map(),
+    body: undefined,
+    rawBody: undefined,
+    sawHttp: false,
+  };
+  try {
+    const r = new Reader(buf);
+    // Each occurrence of a singular message field is read into the same state: protobuf's merge semantics.
+    // A known field number with an unexpected wire type is an unknown field, as protobuf parsers treat it.
+    while (r.next()) {
+      if (r.isLen(CHECK_REQUEST_ATTRIBUTES)) readAttributes(r, state);
+      else r.skip();
+    }
+  } catch (error) {
+    if (error instanceof Malformed) return { ok: false, reason: error.message };
+    return { ok: false, reason: "undecodable request" };
+  }
+  if (!state.sawHttp) return { ok: false, reason: "no HTTP request attributes" };
+  const body = state.rawBody ?? state.body;
+  const request: CheckRequest = {
+    keySpace: state.extensions.get("keymesh.key_space")?.trim() ?? "",
+    scopes: parseScopes(state.extensions.get("keymesh.scope")),
+    method: state.method,
+    path: state.path,
+    headers: state.headers,
+    cost: parseCost(state.extensions.get("keymesh.cost")),
+  };
+  if (body) request.body = body;
+  return { ok: true, request };
+}
+
+function readAttributes(r: Reader, state: State): void {
+  const outer = r.enter();
+  while (r.next()) {
+    if (r.wireType !== LEN) r.skip();
+    else if (r.field === ATTRIBUTES_REQUEST) readRequest(r, state);
+    else if (r.field === ATTRIBUTES_CONTEXT_EXTENSIONS) readExtension(r, state);
+    else r.skip();
+  }
+  r.leave(outer);
+}
+
+function readRequest(r: Reader, state: State): void {
+  const outer = r.enter();
+  while (r.next()) {
+    if (r.isLen(REQUEST_HTTP)) readHttp(r, state);
+    else r.skip();
+  }
+  r.leave(outer);
+}
+
+function readExtension(r: Reader, state: State): void {
+  const outer = r.enter();
+  let key = "";
+  let value = "";
+  while (r.next()) {
+    if (r.isLen(MAP_KEY)) key = r.string();
+    else if (r.isLen(MAP_VALUE)) value = r.string();
+    else r.skip();
+  }
+  r.leave(outer);
+  state.extensions.set(key, value);
+}
+
+function readHttp(r: Reader, state: State): void {
+  state.sawHttp = true;
+  const outer = r.enter();
+  while (r.next()) {
+    if (r.wireType !== LEN) {
+      r.skip();
+      continue;
+    }
+    switch (r.field) {
+      case HTTP_METHOD:
+        state.method = r.string();
+        break;
+      case HTTP_PATH:
+        r.bounds();
+        if (r.stop - r.start > state.limits.maxPathBytes) throw new Malformed("path too long");
+        state.path = r.text(r.start, r.stop);
+        break;
+      case HTTP_HEADERS:
+        // map<string,string>: a later entry for the same key replaces an earlier one.
+        readHeader(r, state, MAP_KEY, MAP_VALUE, 0, false);
+        break;
+      case HTTP_HEADER_MAP: {
+        const mapOuter = r.enter();
+        while (r.next()) {
+          // A repeated header (HeaderMap keeps each occurrence) is folded as HTTP does: comma-joined.
+          if (r.isLen(HEADER_MAP_HEADERS)) {
+            readHeader(r, state, HEADER_VALUE_KEY, HEADER_VALUE_VALUE, HEADER_VALUE_RAW_VALUE, true);
+          } else r.skip();
+        }
+        r.leave(mapOuter);
+        break;
+      }
+      case HTTP_BODY:
+        // A proto3 string's bytes are the body as sent; no need to decode them. Copied: the body may outlive the call.
+        r.bounds();
+        if (r.stop > r.start) state.body = r.buf.subarray(r.start, r.stop).slice();
+        break;
+      case HTTP_RAW_BODY:
+        r.bounds();
+        if (r.stop > r.start) state.rawBody = r.buf.subarray(r.start, r.stop).slice();
+        break;
+      default:
+        r.skip();
+    }
+  }
+  r.leave(outer);
+}
+
+/** Reads one header entry, charging its size to the header budget before decoding any text. */
+function readHeader(r: Reader, state: State, keyField: number, valueField: number, rawField: number, fold: boolean): void {
+  const outer = r.enter();
+  state.headerBytes += r.end - r.pos;
+  if (state.headerBytes > state.limits.maxHeaderBytes) throw new Malformed("headers too large");
+  let keyStart = 0;
+  let keyStop = 0;
+  let valueStart = 0;
+  let valueStop = 0;
+  let rawStart = 0;
+  let rawStop = 0;
+  while (r.next()) {
+    if (r.wireType !== LEN) r.skip();
+    else if (r.field === keyField) {
+      r.bounds();
+      keyStart = r.start;
+      keyStop = r.stop;
+    } else if (r.field === valueField) {
+      r.bounds();
+      valueStart = r.start;
+      valueStop = r.stop;
+    } else if (r.field === rawField) {
+      r.bounds();
+      rawStart = r.start;
+      rawStop = r.stop;
+    } else r.skip();
+  }
+  r.leave(outer);
+  const key = r.text(keyStart, keyStop).toLowerCase();
+  // Envoy sets raw_value instead of value when it encodes raw headers.
+  const value = valueStop > valueStart ? r.text(valueStart, valueStop) : r.text(rawStart, rawStop);
+  const previous = fold ? state.headers.get(key) : undefined;
+  state.headers.set(key, previous === undefined ? value : `${previous},${value}`);
+}
+
+function parseScopes(raw: string | undefined): string[] {
+  if (!raw) return [];
+  return raw.split(/[\s,]+/).filter((s) => s.length > 0);
+}
+
+function parseCost(raw: string | undefined): number {
+  const trimmed = raw?.trim();
+  if (!trimmed || !/^\d{1,9}$/.test(trimmed)) return 0;
+  return Number(trimmed);
+}

@@ -1,0 +1,110 @@
+import * as grpc from "@grpc/grpc-js";
+import type { Authorizer } from "../../domain/check-request.js";
+import type { Verdict } from "../../domain/verdict.js";
+import type { Logger } from "../../log.js";
+import { type DecisionOptions, resolveDecisionOptions, UNAVAILABLE_MESSAGE, verdictToDecision } from "../decision.js";
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./check-decode.js";
+import { createCheckResponseEncoder } from "./check-response.js";
+import { bufferSerializers } from "./grpc-util.js";
+import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } from "./guard.js";
+
+/** The gRPC path Envoy's ext_authz filter calls. */
+export const CHECK_METHOD_PATH = "/envoy.service.auth.v3.Authorization/Check";
+
+/** What the Check service needs. */
+export interface CheckServiceOptions {
+  authorizer: Authorizer;
+  decisionOptions?: Partial<DecisionOptions>;
+  logger?: Logger;
+  /** A decision is sent within this many milliseconds even if the authorizer hangs (default 150). */
+  deadlineMs?: number;
+  decodeLimits?: DecodeLimits;
+  /** Encoded responses kept for reuse (default 4096; 0 disables). */
+  responseCacheSize?: number;
+}
+
+/** What one Check call produces: CheckResponse bytes, or a gRPC error under failureMode "error". */
+export type CheckOutcome = { kind: "response"; bytes: Uint8Array } | { kind: "error"; code: grpc.status; details: string };
+
+/** The transport-free core of Check: CheckRequest bytes in, outcome out; never rejects. */
+export type CheckHandler = (request: Uint8Array, callerDeadline?: grpc.Deadline) => Promise<CheckOutcome>;
+
+/** Creates the Check logic over an authorizer: decode, decide within the deadline, encode. */
+export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
+  const decisionOptions = resolveDecisionOptions(options.decisionOptions);
+  const deadlineMs = options.deadlineMs ?? DEFAULT_CHECK_DEADLINE_MS;
+  const limits = options.decodeLimits ?? DEFAULT_DECODE_LIMITS;
+  const encoder = createCheckResponseEncoder({ maxEntries: options.responseCacheSize });
+  const logger = options.logger;
+  const logFailure = createFailureLog(logger, "ext_authz check failed");
+  const unavailable: CheckOutcome = { kind: "error", code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
+
+  const outcome = (verdict: Verdict): CheckOutcome => {
+    const decision = verdictToDecision(verdict, decisionOptions);
+    if (decision.transportError) return unavailable;
+    return { kind: "response", bytes: encoder.encode(decision) };
+  };
+  // Built once: the answers for unreadable requests and for a failure while answering.
+  const malformed = outcome({
+    kind: "deny",
+    reason: "malformed",
+    message: "the authorization request could not be read",
+    limits: [],
+  });
+  const failed = outcome({ kind: "error", message: "internal error" });
+
+  return async (request, callerDeadline) => {
+    try {
+      const decoded = decodeCheckRequest(request, limits);
+      if (!decoded.ok) {
+        // The reason is ours (e.g. "truncated varint"); request bytes, which may hold a key, are never logged.
+        logger?.debug("ext_authz request rejected as malformed", { reason: decoded.reason });
+        return malformed;
+      }
+      const verdict = await verdictWithin(
+        () => options.authorizer.check(decoded.request),
+        budgetMs(deadlineMs, callerDeadline),
+      );
+      if (verdict.kind === "error") logFailure(verdict.message);
+      return outcome(verdict);
+    } catch (error) {
+      logFailure(error instanceof Error ? error.message : String(error));
+      return failed;
+    }
+  };
+}
+
+/** The grpc-js implementation type of the Authorization service. */
+export interface CheckImplementation extends grpc.UntypedServiceImplementation {
+  Check: grpc.handleUnaryCall<Buffer, Uint8Array>;
+}
+
+/** Builds the Authorization service with raw-bytes (de)serializers, so only the fields keymesh uses are decoded. */
+export function createCheckService(options: CheckServiceOptions): {
+  definition: grpc.ServiceDefinition<CheckImplementation>;
+  implementation: CheckImplementation;
+} {
+  const handle = createCheckHandler(options);
+  const definition: grpc.ServiceDefinition<CheckImplementation> = {
+    Check: { path: CHECK_METHOD_PATH, requestStream: false, responseStream: false, originalName: "check", ...bufferSerializers },
+  };
+  const implementation: CheckImplementation = {
+    Check(call, callback) {
+      handle(call.request, call.getDeadline()).then(
+        (result) =>
+          result.kind === "response"
+            ? callback(null, result.bytes)
+            : callback({ code: result.code, details: result.details }),
+        // Unreachable (the handler never rejects), but a dropped callback would leave Envoy waiting for its timeout.
+        () => callback({ code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE }),
+      );
+    },
+  };
+  return { definition, implementation };
+}
+
+/** Registers `envoy.service.auth.v3.Authorization/Check` on a grpc-js server. */
+export function addCheckService(server: grpc.Server, options: CheckServiceOptions): void {
+  const { definition, implementation } = createCheckService(options);
+  server.addService(definition, implementation);
+}

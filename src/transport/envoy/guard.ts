@@ -1,0 +1,57 @@
+import type { Logger } from "../../log.js";
+import type { Verdict } from "../../domain/verdict.js";
+
+/** Default time a transport waits for a verdict: well inside Envoy's 200 ms ext_authz timeout. */
+export const DEFAULT_CHECK_DEADLINE_MS = 150;
+
+/**
+ * Runs `produce` and settles with its verdict, or with a `kind: "error"` verdict when it throws, rejects, returns
+ * something that is not a verdict, or takes longer than `deadlineMs`; never rejects.
+ */
+export function verdictWithin(produce: () => Promise<Verdict>, deadlineMs: number): Promise<Verdict> {
+  let pending: Promise<Verdict>;
+  try {
+    pending = Promise.resolve(produce());
+  } catch (error) {
+    return Promise.resolve(failure(error));
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<Verdict>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: "error", message: `no decision within ${deadlineMs} ms` }), deadlineMs);
+  });
+  const settled = pending.then(
+    (verdict): Verdict => (isVerdict(verdict) ? verdict : { kind: "error", message: "the authorizer returned no verdict" }),
+    failure,
+  );
+  return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** The time left for a decision: the configured deadline, shortened to fit the caller's own deadline if sooner. */
+export function budgetMs(deadlineMs: number, callerDeadline: number | Date | undefined, now = Date.now()): number {
+  const at = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
+  if (at === undefined || !Number.isFinite(at)) return deadlineMs;
+  // Answer a little before the caller gives up, so it gets our decision rather than its own timeout.
+  const remaining = at - now - 10;
+  return Math.max(1, Math.min(deadlineMs, remaining));
+}
+
+function failure(error: unknown): Verdict {
+  return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+}
+
+function isVerdict(value: unknown): value is Verdict {
+  const kind = (value as { kind?: unknown } | null | undefined)?.kind;
+  return kind === "allow" || kind === "deny" || kind === "error";
+}
+
+/**
+ * Returns a logger of backend failures that writes the first one and then one in every 1,000, so that an outage
+ * at thousands of checks per second does not flood the log. Only failure messages are logged, never requests.
+ */
+export function createFailureLog(logger: Logger | undefined, event: string): (message: string) => void {
+  let failures = 0;
+  return (message) => {
+    failures++;
+    if (logger && failures % 1000 === 1) logger.warn(event, { error: message, failures });
+  };
+}

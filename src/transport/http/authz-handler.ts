@@ -1,0 +1,136 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Authorizer, CheckRequest } from "../../domain/check-request.js";
+import type { Logger } from "../../log.js";
+import { type Decision, type DecisionOptions, resolveDecisionOptions, verdictToDecision } from "../decision.js";
+import { createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } from "../envoy/guard.js";
+
+/** Settings of the HTTP ext_authz endpoint (Envoy http_service, nginx auth_request, Traefik forwardAuth). */
+export interface HttpAuthzOptions {
+  authorizer: Authorizer;
+  decisionOptions?: Partial<DecisionOptions>;
+  /** Where the endpoint is mounted; Envoy's http_service prepends it to the original path (default "/authz"). */
+  pathPrefix?: string;
+  /** Header naming the key space; the proxy must set it, overwriting any client copy (default "x-keymesh-key-space"). */
+  keySpaceHeader?: string;
+  /** Header demanding scopes explicitly; the proxy must set it, overwriting any client copy (default "x-keymesh-scope"). */
+  scopeHeader?: string;
+  /** Header overriding the rate-limit cost (default "x-keymesh-cost"). */
+  costHeader?: string;
+  /** A decision is sent within this many milliseconds even if the authorizer hangs (default 150). */
+  deadlineMs?: number;
+  /**
+   * Status for approval_required with a pending ticket. 403 by default: nginx auth_request and Traefik forwardAuth
+   * treat ANY 2xx as "allow", so the 202 of the decision is only safe behind Envoy's http_service (only 200 allows).
+   */
+  approvalStatus?: number;
+  /** Request bodies (Envoy with_request_body) up to this size are passed to the authorizer (default 64 KiB). */
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+/** Creates the Node request listener answering 200 with identity headers, or the denial with its JSON body; never throws. */
+export function createHttpAuthzHandler(options: HttpAuthzOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const decisionOptions = resolveDecisionOptions(options.decisionOptions);
+  const prefix = (options.pathPrefix ?? "/authz").replace(/\/+$/, "");
+  const names = {
+    keySpace: (options.keySpaceHeader ?? "x-keymesh-key-space").toLowerCase(),
+    scope: (options.scopeHeader ?? "x-keymesh-scope").toLowerCase(),
+    cost: (options.costHeader ?? "x-keymesh-cost").toLowerCase(),
+  };
+  const deadlineMs = options.deadlineMs ?? DEFAULT_CHECK_DEADLINE_MS;
+  const approvalStatus = options.approvalStatus ?? 403;
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+  const logFailure = createFailureLog(options.logger, "http authz check failed");
+
+  const answer = async (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => {
+    let decision: Decision;
+    try {
+      const request = toCheckRequest(req, prefix, names, body);
+      const verdict = await verdictWithin(() => options.authorizer.check(request), deadlineMs);
+      if (verdict.kind === "error") logFailure(verdict.message);
+      decision = verdictToDecision(verdict, decisionOptions);
+    } catch (error) {
+      logFailure(error instanceof Error ? error.message : String(error));
+      decision = verdictToDecision({ kind: "error", message: "internal error" }, decisionOptions);
+    }
+    send(req, res, decision, approvalStatus);
+  };
+
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBodyBytes) chunks.push(chunk);
+    });
+    req.on("end", () => {
+      const body = size > 0 && size <= maxBodyBytes ? Buffer.concat(chunks) : undefined;
+      answer(req, res, body).catch(() => {
+        // send() guards every write; reaching here means the socket is gone and there is no one to answer.
+      });
+    });
+    // A client that goes away mid-request needs no answer; without a listener the error would crash the process.
+    req.on("error", () => {});
+  };
+}
+
+function send(req: IncomingMessage, res: ServerResponse, d: Decision, approvalStatus: number): void {
+  if (res.headersSent || res.destroyed) return;
+  try {
+    // A 5xx is what Envoy's http_service reads as "error" (its failure_mode_allow applies), matching failureMode "error".
+    res.statusCode = d.httpStatus === 202 ? approvalStatus : d.httpStatus;
+    for (const [name, value] of d.upstreamHeaders) res.setHeader(name, value);
+    for (const [name, value] of d.responseHeaders) res.setHeader(name, value);
+    // Envoy's http_service convention for headers_to_remove.
+    if (d.removeHeaders.length > 0) res.setHeader("x-envoy-auth-headers-to-remove", d.removeHeaders.join(", "));
+    const body = d.allowed ? "" : d.body;
+    res.setHeader("content-length", Buffer.byteLength(body));
+    res.end(req.method === "HEAD" ? undefined : body);
+  } catch {
+    // A header Node refuses must not leave the proxy waiting for a response that never comes.
+    if (!res.headersSent) {
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end('{"error":{"code":"unavailable","message":"internal error"}}');
+    } else res.destroy();
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/** Reads the original request from the proxy's auth request. */
+function toCheckRequest(
+  req: IncomingMessage,
+  prefix: string,
+  names: { keySpace: string; scope: string; cost: string },
+  body: Buffer | undefined,
+): CheckRequest {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const pathPart = q < 0 ? url : url.slice(0, q);
+  // The bare endpoint (nginx, Traefik) carries the operator's own query; under the prefix (Envoy) the query is the
+  // client's, so it must never choose the key space or scopes.
+  const endpoint = prefix !== "" && pathPart === prefix;
+  const underPrefix = prefix === "" || pathPart.startsWith(`${prefix}/`);
+  const ownPath = endpoint ? "/" : underPrefix ? url.slice(prefix.length) || "/" : url;
+  const params = endpoint && q >= 0 ? new URLSearchParams(url.slice(q + 1)) : undefined;
+
+  const headers = new Map<string, string>();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  const scopes = params?.get("scope") ?? header(req, names.scope) ?? "";
+  const cost = (params?.get("cost") ?? header(req, names.cost) ?? "").trim();
+  const request: CheckRequest = {
+    keySpace: (params?.get("key_space") ?? header(req, names.keySpace) ?? "").trim(),
+    scopes: scopes.split(/[\s,]+/).filter((s) => s.length > 0),
+    method: (header(req, "x-forwarded-method") ?? header(req, "x-original-method") ?? req.method ?? "GET").toUpperCase(),
+    path: header(req, "x-forwarded-uri") ?? header(req, "x-original-uri") ?? ownPath,
+    headers,
+    cost: /^\d{1,9}$/.test(cost) ? Number(cost) : 0,
+  };
+  if (body) request.body = body;
+  return request;
+}

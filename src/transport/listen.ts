@@ -1,0 +1,143 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+/** A request handler both `http` and `http2` servers accept, such as the output of `connectNodeAdapter`. */
+export type HttpHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/** A listening HTTP/1.1 + h2c port. */
+export interface HttpListener {
+  /** The bound port (useful with port 0). */
+  port: number;
+  /** Stops accepting, lets in-flight requests finish for a short grace period, then destroys what is left. */
+  close(): Promise<void>;
+}
+
+/** Options for `listenHttp`. */
+export interface ListenHttpOptions {
+  host: string;
+  port: number;
+  /** How long `close()` waits for open requests and streams before destroying them (default 2000 ms). */
+  closeGraceMs?: number;
+}
+
+// A client speaking HTTP/2 with prior knowledge (h2c) starts with this exact preface (RFC 9113 §3.4).
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+// A client that connects and says nothing would otherwise hold a socket forever: no server owns it yet.
+const SNIFF_TIMEOUT_MS = 30_000;
+
+/**
+ * Serves `handler` over cleartext HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port: Node's servers can each
+ * speak only one of them, so a plain TCP server reads the first bytes and hands the socket to the right one.
+ */
+export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Promise<HttpListener> {
+  const h1 = http.createServer(handler);
+  // An http.Server only tracks its connections (for closeIdleConnections and the headers/request timeouts)
+  // once it sees "listening"; this one never listens itself, so announce it.
+  h1.emit("listening");
+  const h2 = http2.createServer(handler);
+  const sockets = new Set<net.Socket>();
+  const sniffing = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let closing: Promise<void> | undefined;
+
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    // Sessions accepted while closing (the preface was already on its way) get a GOAWAY right away.
+    if (closing) session.close();
+  });
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    sniff(socket);
+  });
+
+  function sniff(socket: net.Socket): void {
+    sniffing.add(socket);
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onError = () => socket.destroy();
+    const done = () => {
+      sniffing.delete(socket);
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.off("end", onError);
+      // The servers set their own timeouts; a leftover listener of ours would destroy sockets they keep.
+      socket.off("timeout", onError);
+      socket.setTimeout(0);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      const head = Buffer.concat(chunks, length);
+      const compared = Math.min(head.length, PREFACE.length);
+      const isH2 = head.subarray(0, compared).equals(PREFACE.subarray(0, compared));
+      // A prefix of the preface could still turn out to be either; wait for more bytes.
+      if (isH2 && compared < PREFACE.length) return;
+      done();
+      socket.pause();
+      socket.unshift(head);
+      if (isH2) {
+        // The HTTP/2 session reads bytes already buffered on the socket before it takes over the handle.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        // The HTTP/1 parser gets later bytes straight from the handle, but the unshifted ones only once flowing.
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("end", onError);
+    socket.on("timeout", onError);
+    socket.setTimeout(SNIFF_TIMEOUT_MS);
+  }
+
+  const close = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+    for (const socket of sniffing) socket.destroy();
+    for (const session of sessions) session.close();
+    // Closes idle connections and stops the timeout checker; it reports "not running", which is expected here.
+    h1.close(() => {});
+    // Keep-alive HTTP/1 connections become idle as their last response completes; close them as they do.
+    const sweep = setInterval(() => h1.closeIdleConnections(), 50);
+    const grace = setTimeout(() => {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    }, options.closeGraceMs ?? 2000);
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(grace);
+    }
+  };
+
+  return new Promise((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(options.port, options.host, () => {
+      tcp.off("error", reject);
+      const address = tcp.address();
+      if (address === null || typeof address === "string") {
+        reject(new Error("listenHttp: not bound to a TCP port"));
+        return;
+      }
+      resolve({
+        port: address.port,
+        close: () => {
+          closing ??= close();
+          return closing;
+        },
+      });
+    });
+  });
+}

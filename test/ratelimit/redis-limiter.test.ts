@@ -1,0 +1,96 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
+import { bucket, describeLimiterBehaviour, freshTag } from "./limiter-behaviour.js";
+import { redisTestsEnabled, sharedRedis } from "./shared-redis.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
+  let redis: Awaited<ReturnType<typeof sharedRedis>>;
+  let admin: Redis;
+  // Generous: these tests are about semantics, and the machine running them may be busy.
+  const connect = async (options: { keyPrefix?: string } = {}): Promise<RedisRateLimiter> => {
+    const limiter = createRedisLimiter({ url: redis.url, commandTimeoutMs: 2000, ...options });
+    await limiter.ready();
+    return limiter;
+  };
+
+  beforeAll(async () => {
+    redis = await sharedRedis();
+    admin = new Redis(redis.url);
+  }, 20_000);
+  afterAll(async () => {
+    await admin?.quit();
+    await redis?.stop();
+  });
+
+  describeLimiterBehaviour("redis limiter", () => connect());
+
+  it("keeps working after the script cache is flushed", async () => {
+    const limiter = await connect();
+    const b = bucket("flush", 5);
+    const tag = freshTag();
+    expect((await limiter.consume({ tag, buckets: [b], cost: 1 })).statuses[0]?.remaining).toBe(4);
+    await admin.script("FLUSH");
+    expect((await limiter.consume({ tag, buckets: [b], cost: 1 })).statuses[0]?.remaining).toBe(3);
+    expect((await limiter.consume({ tag, buckets: [b], cost: 1 })).statuses[0]?.remaining).toBe(2);
+    await limiter.close();
+  });
+
+  it("stores each bucket as a hash under km:rl:{tag}:<id> that expires once refilled", async () => {
+    const limiter = await connect();
+    const tag = freshTag();
+    await limiter.consume({ tag, buckets: [bucket("minute", 10, 60), bucket("blink", 1, 0.2)], cost: 1 });
+    const key = `km:rl:{${tag}}:minute`;
+    expect(await admin.type(key)).toBe("hash");
+    // One token of ten over sixty seconds takes six seconds to return, plus a one-second margin.
+    const ttl = await admin.pttl(key);
+    expect(ttl).toBeGreaterThan(5000);
+    expect(ttl).toBeLessThanOrEqual(7000);
+    const blink = `km:rl:{${tag}}:blink`;
+    expect(await admin.pttl(blink)).toBeGreaterThan(0);
+    await sleep(1500);
+    expect(await admin.exists(blink)).toBe(0);
+    await limiter.close();
+  });
+
+  it("writes nothing for a denied request", async () => {
+    const limiter = await connect();
+    const tag = freshTag();
+    await limiter.consume({ tag, buckets: [bucket("big", 3)], cost: 4 });
+    expect(await admin.exists(`km:rl:{${tag}}:big`)).toBe(0);
+    await limiter.close();
+  });
+
+  it("puts its keys under the configured prefix", async () => {
+    const limiter = await connect({ keyPrefix: "other:" });
+    const tag = freshTag();
+    await limiter.consume({ tag, buckets: [bucket("p", 3)], cost: 1 });
+    expect(await admin.exists(`other:{${tag}}:p`)).toBe(1);
+    await limiter.close();
+  });
+
+  it("rejects, never denies, when Redis returns an error", async () => {
+    const limiter = await connect();
+    const tag = freshTag();
+    await admin.set(`km:rl:{${tag}}:typed`, "not a hash", "EX", 60);
+    await expect(limiter.consume({ tag, buckets: [bucket("typed", 3)], cost: 1 })).rejects.toThrow(
+      /WRONGTYPE/,
+    );
+    await limiter.close();
+  });
+
+  it("rejects after close and leaves a client it was given open", async () => {
+    const client = new Redis(redis.url);
+    const limiter = createRedisLimiter({ client, commandTimeoutMs: 2000 });
+    await limiter.ready();
+    expect((await limiter.consume({ tag: freshTag(), buckets: [bucket("c", 1)], cost: 1 })).allowed).toBe(
+      true,
+    );
+    await limiter.close();
+    await expect(limiter.consume({ tag: freshTag(), buckets: [bucket("c", 1)], cost: 1 })).rejects.toThrow();
+    expect(await client.ping()).toBe("PONG");
+    await client.quit();
+  });
+});

@@ -1,0 +1,74 @@
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { inject } from "vitest";
+import { KeyAdmin } from "../../gen/keymesh/v1/admin_pb.js";
+import { KeyVerify } from "../../gen/keymesh/v1/verify_pb.js";
+import { loadConfig } from "../../src/config.js";
+import { silentLogger } from "../../src/log.js";
+import { type RunningServer, startServer } from "../../src/server.js";
+import { createTestDatabase } from "./database.js";
+
+/** A keymesh server on free ports over its own fresh database, with a root key and clients. */
+export interface TestServer {
+  server: RunningServer;
+  rootKey: string;
+  databaseUrl: string;
+  httpUrl: string;
+  grpcAddress: string;
+  admin: Client<typeof KeyAdmin>;
+  adminAs(key: string | undefined): Client<typeof KeyAdmin>;
+  verify: Client<typeof KeyVerify>;
+  stop(): Promise<void>;
+}
+
+/** The pepper every test server shares, so that two instances over one database agree on digests. */
+export const TEST_PEPPER = "test-pepper-0123456789-0123456789-abcdef";
+
+/** Starts a server over a new database (or `databaseUrl`, to share one between instances). */
+export async function startTestServer(
+  options: { env?: Record<string, string>; databaseUrl?: string; redis?: boolean } = {},
+): Promise<TestServer> {
+  const db = options.databaseUrl ? undefined : await createTestDatabase(inject("databaseUrl"));
+  const databaseUrl = options.databaseUrl ?? db!.url;
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    KEYMESH_PEPPER: TEST_PEPPER,
+    KEYMESH_HTTP_PORT: "0",
+    KEYMESH_GRPC_PORT: "0",
+    KEYMESH_LAST_USED_FLUSH_MS: "100",
+    ...(options.redis ? { REDIS_URL: inject("redisUrl") } : {}),
+    ...options.env,
+  });
+  let rootKey = "";
+  const server = await startServer(config, silentLogger, {
+    onRootKey: (secret) => {
+      rootKey = secret;
+    },
+  });
+  const httpUrl = `http://127.0.0.1:${server.httpPort}`;
+  const adminAs = (key: string | undefined) => {
+    const auth: Interceptor = (next) => (req) => {
+      if (key !== undefined) req.header.set("authorization", `Bearer ${key}`);
+      return next(req);
+    };
+    return createClient(KeyAdmin, createConnectTransport({ baseUrl: httpUrl, httpVersion: "1.1", interceptors: [auth] }));
+  };
+  if (!rootKey) {
+    const issued = await server.core.admin.createRootKey("test", "test root", ["admin:root"]);
+    rootKey = issued.secret;
+  }
+  return {
+    server,
+    rootKey,
+    databaseUrl,
+    httpUrl,
+    grpcAddress: `127.0.0.1:${server.grpcPort}`,
+    admin: adminAs(rootKey),
+    adminAs,
+    verify: createClient(KeyVerify, createGrpcTransport({ baseUrl: httpUrl })),
+    async stop() {
+      await server.close();
+      await db?.drop();
+    },
+  };
+}
