@@ -26,6 +26,8 @@ server.on("stream", (stream, headers) => {
     stream.respond({ ":status": 405 }, { endStream: true });
     return;
   }
+  // A client reset (h2load stopped mid-run) is routine here and must not crash the server.
+  stream.on("error", () => {});
   // Answer once the request is fully read, as a unary gRPC server does.
   stream.on("end", () => answer(stream));
   stream.resume();

@@ -115,3 +115,26 @@ export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+function cpuTicks(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  // idle + iowait are the only non-busy columns.
+  return { busy: total - fields[3]! - fields[4]!, total };
+}
+
+/**
+ * Share of all CPUs busy over `ms`, from /proc/stat, which counts the whole machine (other containers too):
+ * taken while the bench itself is idle, it shows how much noise the figures are exposed to.
+ */
+export async function machineBusyPct(ms = 2000): Promise<number> {
+  const a = cpuTicks();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = cpuTicks();
+  return round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100, 1);
+}

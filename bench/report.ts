@@ -25,7 +25,15 @@ export interface ScenarioResult {
 export interface BenchResults {
   date: string;
   quick: boolean;
-  machine: { cpus: number; cpuModel: string; totalMemMiB: number; platform: string; release: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    totalMemMiB: number;
+    platform: string;
+    /** Share of all CPUs busy with other work just before the run (machineBusyPct in measure.ts). */
+    busyBeforePct: number;
+    release: string;
+  };
   node: string;
   h2load: string;
   /** How throughput figures were chosen, in words. */
@@ -43,7 +51,8 @@ export function toMarkdown(r: BenchResults): string {
   const lines = [
     `# keymesh bench${r.quick ? " (BENCH_QUICK smoke run: figures not meaningful)" : ""}`,
     "",
-    `${r.date} · ${r.machine.cpus} × ${r.machine.cpuModel} · Node ${r.node} · ${r.h2load}`,
+    `${r.date} · ${r.machine.cpus} × ${r.machine.cpuModel} · Node ${r.node} · ${r.h2load} · ` +
+      `machine ${r.machine.busyBeforePct}% busy before the run`,
     "",
     `Throughput: ${r.method}. Latencies in ms; throughput-run latencies include queueing at saturation.`,
     "",

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { installCleanupHandlers, REPO_ROOT, type StartedServer, terminateAll } from "./child.js";
 import { grpcFrame } from "./fixtures.js";
 import { H2LOAD_INSTALL, type H2loadResult, h2loadVersion } from "./h2load.js";
-import { fixedLoad, idle, rssGrowth, type Target, throughput, warmUp } from "./measure.js";
+import { fixedLoad, idle, machineBusyPct, rssGrowth, type Target, throughput, warmUp } from "./measure.js";
 import { benchOptions } from "./options.js";
 import { assertCheck, type ProbeResult } from "./probe.js";
 import { type BenchResults, type ScenarioResult, writeReports } from "./report.js";
@@ -53,7 +53,13 @@ async function main(): Promise<void> {
   const options = benchOptions();
   const selected = pickScenarios(process.argv.slice(2));
   if (!selected.some((s) => s.name === BASELINE)) throw new Error(`scenario list has no "${BASELINE}"`);
+  // Measured before any server starts: CPU used by anything else on the box competes with the bench.
+  const busyBefore = await machineBusyPct();
+  console.log(`machine busy before the run: ${busyBefore}% of ${os.cpus().length} CPUs`);
+  if (busyBefore > 10) console.warn("warning: the machine is busy; figures will be noisy and low");
   const tmp = mkdtempSync(join(os.tmpdir(), "keymesh-bench-"));
+  // On Ctrl-C the signal handler exits without unwinding to `finally`; exit hooks still run.
+  process.once("exit", () => rmSync(tmp, { recursive: true, force: true }));
   const running: Running[] = [];
   try {
     // All servers run side by side so rounds can interleave; an idle Node server costs no CPU.
@@ -145,6 +151,7 @@ async function main(): Promise<void> {
         cpuModel: cpu[0]?.model ?? "unknown",
         totalMemMiB: Math.round(os.totalmem() / 2 ** 20),
         platform: os.platform(),
+        busyBeforePct: busyBefore,
         release: os.release(),
       },
       node: process.version,

@@ -115,7 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPostgresPort: int(env, "KEYMESH_EMBEDDED_PG_PORT", 54329, 1024, 65535),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisClusterNodes: clusterNodes(env),
-    redisTimeoutMs: int(env, "KEYMESH_REDIS_TIMEOUT_MS", 50, 1, 10_000),
+    redisTimeoutMs: int(env, "KEYMESH_REDIS_TIMEOUT_MS", 100, 1, 10_000),
     pepper,
     host: env.KEYMESH_HOST || "127.0.0.1",
     httpPort: int(env, "KEYMESH_HTTP_PORT", 8080, 0, 65535),

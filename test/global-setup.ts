@@ -84,7 +84,8 @@ async function launchPostgres(port: number): Promise<Service> {
     if (log.length > 200) log.shift();
   };
   const pg = new EmbeddedPostgres({
-    databaseDir: join(root, "data"),
+    // The fresh temp dir itself, so that stop() (persistent: false) leaves nothing behind.
+    databaseDir: root,
     user: "keymesh",
     password,
     port,
@@ -113,10 +114,10 @@ async function launchPostgres(port: number): Promise<Service> {
     onLog: keep,
     onError: keep,
   });
-  let url = "";
+  const url = `postgres://keymesh:${password}@127.0.0.1:${port}/keymesh`;
   const cleanup = async () => {
     // stop() waits for an exit event that never comes if postgres already died, so bound the wait.
-    await Promise.race([pg.stop().catch(() => {}), delay(15_000)]);
+    await Promise.race([pg.stop().catch(() => {}), delay(15_000, undefined, { ref: false })]);
     await rm(root, { recursive: true, force: true });
   };
   try {
@@ -127,7 +128,6 @@ async function launchPostgres(port: number): Promise<Service> {
     }
     await withUmask(0o022, () => pg.initialise());
     await pg.start();
-    url = `postgres://keymesh:${password}@127.0.0.1:${port}/keymesh`;
     // Not pg.createDatabase(): it connects to "localhost", which may resolve to ::1 where nothing listens.
     const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), { max: 1, onnotice: () => {} });
     await sql`create database keymesh`.finally(() => sql.end({ timeout: 5 }));

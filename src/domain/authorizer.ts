@@ -82,6 +82,27 @@ function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: str
   return undefined;
 }
 
+// Concurrent misses for one digest share a single lookup, so a burst on a cold key costs one query, not hundreds.
+const inflight = new WeakMap<AuthorizerOptions, Map<string, Promise<KeyEntry | undefined>>>();
+
+function lookupOnce(o: AuthorizerOptions, hex: string, digest: Buffer): Promise<KeyEntry | undefined> {
+  let pending = inflight.get(o);
+  if (!pending) inflight.set(o, (pending = new Map()));
+  const running = pending.get(hex);
+  if (running) return running;
+  const map = pending;
+  const lookup = o.lookup
+    .findByDigest(digest)
+    .then((entry) => {
+      if (entry) o.cache.set(hex, entry);
+      else o.cache.setMissing(hex);
+      return entry;
+    })
+    .finally(() => map.delete(hex));
+  map.set(hex, lookup);
+  return lookup;
+}
+
 async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict> {
   const space = await resolveSpace(o, req);
   if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
@@ -96,12 +117,8 @@ async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict>
   const hex = digest.toString("hex");
   const cached = o.cache.get(hex);
   if (cached.kind === "miss") return deny("not_found", "the API key is not valid");
-  const entry = cached.kind === "hit" ? cached.entry : await o.lookup.findByDigest(digest);
-  if (!entry) {
-    o.cache.setMissing(hex);
-    return deny("not_found", "the API key is not valid");
-  }
-  if (cached.kind !== "hit") o.cache.set(hex, entry);
+  const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, hex, digest);
+  if (!entry) return deny("not_found", "the API key is not valid");
   // A key from another key space answers exactly like an unknown one: no hint that it exists elsewhere.
   if (!digestsEqual(entry.digest, digest) || entry.key.keySpaceId !== space.id) {
     return deny("not_found", "the API key is not valid");

@@ -154,7 +154,10 @@ function denyDecision(
   } else if (reason === "rate_limited") {
     httpStatus = 429;
     grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
-    responseHeaders.push(["retry-after", String(retryAfter(limits, nowSeconds))], ...rateLimitHeaders(limits));
+    responseHeaders.push(
+      ["retry-after", String(retryAfter(limits, nowSeconds))],
+      ...rateLimitHeaders(limits),
+    );
   } else if (reason === "unavailable") {
     httpStatus = 503;
     grpcCode = GrpcCode.UNAVAILABLE;
@@ -197,7 +200,8 @@ function challenge(reason: DenyReason, options: DecisionOptions): string {
 export function mostConstrained(limits: readonly LimitStatus[]): LimitStatus | undefined {
   let best: LimitStatus | undefined;
   for (const l of limits) {
-    if (!best || l.remaining < best.remaining || (l.remaining === best.remaining && l.resetAt < best.resetAt)) best = l;
+    if (!best || l.remaining < best.remaining || (l.remaining === best.remaining && l.resetAt < best.resetAt))
+      best = l;
   }
   return best;
 }

@@ -140,7 +140,11 @@ export function verdictToVerifyResponse(v: Verdict): VerifyResponse {
   }
   if (v.kind === "error") {
     // The cause may name internals (hosts, queries); callers get the generic text.
-    return create(VerifyResponseSchema, { code: VerifyCode.UNAVAILABLE, valid: false, message: UNAVAILABLE_MESSAGE });
+    return create(VerifyResponseSchema, {
+      code: VerifyCode.UNAVAILABLE,
+      valid: false,
+      message: UNAVAILABLE_MESSAGE,
+    });
   }
   return create(VerifyResponseSchema, {
     code: VERIFY_CODES[v.reason] ?? VerifyCode.UNSPECIFIED,

@@ -13,7 +13,10 @@ const PER_ROUND = 15;
 const ROUND_MS = 50;
 
 // Two instances over one Postgres and the suite's shared Redis: one key's bucket must be one bucket, whichever
-// instance answers.
+// instance answers. Both fail CLOSED: under fail-open (the default) a limiter timeout on a busy box (both servers and
+// the client share this one Node process) admits the request uncounted, by design, which is not what is measured
+// here; fail-closed turns such a timeout into a 503 that admits nothing.
+const INSTANCE_ENV = { KEYMESH_RATE_LIMIT_FAILURE: "closed", KEYMESH_REDIS_TIMEOUT_MS: "100" };
 describe("one key's rate limit across two keymesh instances sharing Redis", () => {
   let a: TestServer;
   let b: TestServer;
@@ -21,8 +24,8 @@ describe("one key's rate limit across two keymesh instances sharing Redis", () =
   let secret: string;
 
   beforeAll(async () => {
-    a = await startTestServer({ redis: true });
-    b = await startTestServer({ databaseUrl: a.databaseUrl, redis: true });
+    a = await startTestServer({ redis: true, env: INSTANCE_ENV });
+    b = await startTestServer({ databaseUrl: a.databaseUrl, redis: true, env: INSTANCE_ENV });
     const { keySpace } = await a.admin.createKeySpace({
       name: "accuracy",
       format: { prefix: "acc_", style: KeyStyle.SINGLE },
@@ -85,13 +88,17 @@ describe("one key's rate limit across two keymesh instances sharing Redis", () =
     const admitted = results.filter((r) => r.status === 200);
     const limited = results.filter((r) => r.status === 429);
     const uncounted = admitted.filter((r) => r.responseHeaders["x-keymesh-warning"] !== undefined);
-    const other = results.filter((r) => r.status !== 200 && r.status !== 429);
-    const summary = `admitted ${admitted.length} (uncounted ${uncounted.length}), 429 ${limited.length}, other ${other
-      .map((r) => r.status)
-      .join(",")} in ${elapsedSeconds.toFixed(2)} s`;
+    const unavailable = results.filter((r) => r.status === 503);
+    const other = results.filter((r) => ![200, 429, 503].includes(r.status));
+    const summary = `admitted ${admitted.length} (uncounted ${uncounted.length}), 429 ${limited.length}, 503 ${
+      unavailable.length
+    }, other [${other.map((r) => r.status).join(",")}] in ${elapsedSeconds.toFixed(2)} s`;
 
     expect(results, summary).toHaveLength(ROUNDS * PER_ROUND);
     expect(other, summary).toHaveLength(0);
+    expect(uncounted, summary).toHaveLength(0);
+    // A limiter timeout (503, admits nothing) is tolerated on a loaded box, but must stay rare.
+    expect(unavailable.length, summary).toBeLessThanOrEqual(ROUNDS * PER_ROUND * 0.05);
     // Upper bound: the full bucket, plus what can refill from the first send to the last answer, plus one for rounding.
     const upper = CAPACITY + REFILL_PER_SECOND * elapsedSeconds + 1;
     expect(admitted.length, summary).toBeLessThanOrEqual(Math.floor(upper));

@@ -6,7 +6,7 @@ import { ApprovalStatus, CredentialSourceKind, KeyStatus, KeyStyle, OwnerType } 
 import { VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
 import { verifyWebhook } from "../../src/webhooks/sign.js";
 import { type TestServer, startTestServer } from "../support/server.js";
-import { codeOf, errorOf, gateway, stringify } from "./support.js";
+import { burst, codeOf, errorOf, gateway, stringify } from "./support.js";
 
 // ../shared/seeds/001: TrustPager, configured entirely through KeyAdmin and exercised through Envoy Check.
 let t: TestServer;
@@ -153,14 +153,22 @@ describe("TrustPager", () => {
 
   it("Every key is provisioned with 120 requests per minute and 50,000 requests per day; past them, 429", async () => {
     const { secret } = await create(["contacts:read"]);
+    const started = Date.now();
     const verdict = await t.verify.verify({ key: secret, keySpaceId, scopes: ["contacts:read"] });
     expect(verdict.code).toBe(VerifyCode.VALID);
     const byName = Object.fromEntries(verdict.limits.map((l) => [l.name, l]));
     expect(byName.minute).toMatchObject({ limit: 120n, remaining: 119n });
     expect(byName.day).toMatchObject({ limit: 50_000n, remaining: 49_999n });
-    const results = await Promise.all(Array.from({ length: 119 }, () => call(secret, "GET", "/api/contacts/1")));
-    expect(results.every((r) => r.status === 200)).toBe(true);
-    const limited = await call(secret, "GET", "/api/contacts/1");
+    const results = await burst(119, 16, () => call(secret, "GET", "/api/contacts/1"));
+    expect(results.filter((r) => r.status !== 200 || r.responseHeaders["x-keymesh-warning"])).toEqual([]);
+    // The minute bucket refills 2 tokens a second, so a few more may pass before it is empty.
+    let extra = 0;
+    let limited = await call(secret, "GET", "/api/contacts/1");
+    while (limited.status === 200 && extra < 50) {
+      extra++;
+      limited = await call(secret, "GET", "/api/contacts/1");
+    }
+    expect(extra).toBeLessThanOrEqual(Math.ceil(((Date.now() - started) / 1000) * 2) + 1);
     expect(limited.status).toBe(429);
     expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     const other = (await create(["contacts:read"])).secret;

@@ -11,7 +11,14 @@ function encode(http: Http | undefined, contextExtensions: Record<string, string
     CheckRequestSchema,
     create(CheckRequestSchema, {
       attributes: {
-        source: { address: { address: { case: "socketAddress", value: { address: "10.0.0.1", portSpecifier: { case: "portValue", value: 5555 } } } } },
+        source: {
+          address: {
+            address: {
+              case: "socketAddress",
+              value: { address: "10.0.0.1", portSpecifier: { case: "portValue", value: 5555 } },
+            },
+          },
+        },
         request: { time: { seconds: 1700000000n }, http },
         contextExtensions,
         metadataContext: { filterMetadata: { "envoy.lb": { canary: true } } },
@@ -37,7 +44,11 @@ const varint = (n: number): number[] => {
   out.push(n);
   return out;
 };
-const len = (field: number, payload: number[]): number[] => [...varint(field * 8 + 2), ...varint(payload.length), ...payload];
+const len = (field: number, payload: number[]): number[] => [
+  ...varint(field * 8 + 2),
+  ...varint(payload.length),
+  ...payload,
+];
 const str = (field: number, s: string): number[] => len(field, [...Buffer.from(s, "utf8")]);
 /** CheckRequest{attributes{request{http{...}}}} around raw HttpRequest field bytes. */
 const wrapHttp = (http: number[], attributesExtra: number[] = []): Uint8Array =>
@@ -56,7 +67,12 @@ describe("decodeCheckRequest", () => {
           size: 42n,
           protocol: "HTTP/2",
         },
-        { "keymesh.key_space": "pods", "keymesh.scope": "pods:read, pods:write  admin", "keymesh.cost": "5", other: "x" },
+        {
+          "keymesh.key_space": "pods",
+          "keymesh.scope": "pods:read, pods:write  admin",
+          "keymesh.cost": "5",
+          other: "x",
+        },
       ),
     );
     expect(req).toMatchObject({
@@ -107,7 +123,10 @@ describe("decodeCheckRequest", () => {
   });
 
   it("decodes invalid UTF-8 with replacement characters instead of throwing", () => {
-    const bytes = wrapHttp([...len(3, [...str(1, "authorization"), ...len(2, [0x42, 0xff, 0xfe, 0xc3])]), ...str(2, "GET")]);
+    const bytes = wrapHttp([
+      ...len(3, [...str(1, "authorization"), ...len(2, [0x42, 0xff, 0xfe, 0xc3])]),
+      ...str(2, "GET"),
+    ]);
     const req = decodeOk(bytes);
     expect(req.headers.get("authorization")).toBe("B\ufffd\ufffd\ufffd");
     expect(req.method).toBe("GET");
@@ -155,14 +174,21 @@ describe("decodeCheckRequest", () => {
   });
 
   it("rejects a request without HTTP attributes", () => {
-    expect(decodeCheckRequest(new Uint8Array(0))).toEqual({ ok: false, reason: "no HTTP request attributes" });
+    expect(decodeCheckRequest(new Uint8Array(0))).toEqual({
+      ok: false,
+      reason: "no HTTP request attributes",
+    });
     expect(decodeCheckRequest(encode(undefined)).ok).toBe(false);
   });
 
   it("rejects every truncation of a valid request cleanly, never throwing", () => {
-    const bytes = encode({ method: "GET", path: "/v1", headers: { authorization: "Bearer abc" } }, { a: "b" });
+    const bytes = encode(
+      { method: "GET", path: "/v1", headers: { authorization: "Bearer abc" } },
+      { a: "b" },
+    );
     // CheckRequest is a single length-delimited field, so every proper prefix is truncated.
-    for (let cut = 1; cut < bytes.length; cut++) expect(decodeCheckRequest(bytes.subarray(0, cut)).ok).toBe(false);
+    for (let cut = 1; cut < bytes.length; cut++)
+      expect(decodeCheckRequest(bytes.subarray(0, cut)).ok).toBe(false);
   });
 
   it("rejects garbage, invalid wire types, bad groups and over-long varints", () => {
@@ -194,11 +220,16 @@ describe("decodeCheckRequest", () => {
 
   it("rejects headers beyond the 64 KiB budget as malformed", () => {
     const big = { authorization: `Bearer ${"x".repeat(70_000)}` };
-    expect(decodeCheckRequest(encode({ method: "GET", headers: big }))).toEqual({ ok: false, reason: "headers too large" });
+    expect(decodeCheckRequest(encode({ method: "GET", headers: big }))).toEqual({
+      ok: false,
+      reason: "headers too large",
+    });
     const many: Record<string, string> = {};
     for (let i = 0; i < 700; i++) many[`x-h-${i}`] = "v".repeat(100);
     expect(decodeCheckRequest(encode({ headers: many })).ok).toBe(false);
-    expect(decodeOk(encode({ headers: { authorization: `Bearer ${"x".repeat(60_000)}` } })).headers.size).toBe(1);
+    expect(
+      decodeOk(encode({ headers: { authorization: `Bearer ${"x".repeat(60_000)}` } })).headers.size,
+    ).toBe(1);
   });
 
   it("honours custom limits, including the path limit", () => {

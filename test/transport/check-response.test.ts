@@ -23,7 +23,10 @@ describe("encodeCheckResponse", () => {
     const res = decode(encodeCheckResponse(decide(allow({ limits: [limit()], warnings: ["w"] }))));
     expect(res.status?.code).toBe(0);
     expect(res.httpResponse.case).toBe("okResponse");
-    const ok = res.httpResponse.value as Extract<CheckResponse["httpResponse"], { case: "okResponse" }>["value"];
+    const ok = res.httpResponse.value as Extract<
+      CheckResponse["httpResponse"],
+      { case: "okResponse" }
+    >["value"];
     expect(ok.headers.map((h) => h.header?.key)).toContain("x-keymesh-key-id");
     expect(ok.headersToRemove).toEqual(["authorization"]);
     expect(ok.responseHeadersToAdd.map((h) => h.header?.key)).toEqual([
@@ -61,7 +64,9 @@ describe("encodeCheckResponse", () => {
   it("keeps empty identity header values so they overwrite client-sent ones", () => {
     const v = allow();
     if (v.kind === "allow") v.identity = { ...v.identity, scopes: [] };
-    const scopes = allHeaders(decode(encodeCheckResponse(decide(v)))).find((h) => h.header?.key === "x-keymesh-scopes");
+    const scopes = allHeaders(decode(encodeCheckResponse(decide(v)))).find(
+      (h) => h.header?.key === "x-keymesh-scopes",
+    );
     expect(scopes).toMatchObject({ header: { value: "" }, keepEmptyValue: true });
   });
 });
@@ -77,7 +82,8 @@ describe("createCheckResponseEncoder", () => {
     it(`produces bytes that decode exactly like the uncached encoding for ${name}, cold and warm`, () => {
       const encoder = createCheckResponseEncoder();
       const expected = decode(encodeCheckResponse(decide(v)));
-      for (let i = 0; i < 2; i++) expect(equals(CheckResponseSchema, decode(encoder.encode(decide(v))), expected)).toBe(true);
+      for (let i = 0; i < 2; i++)
+        expect(equals(CheckResponseSchema, decode(encoder.encode(decide(v))), expected)).toBe(true);
       expect(encoder.size).toBe(1);
     });
   }
@@ -87,7 +93,8 @@ describe("createCheckResponseEncoder", () => {
     const a = decode(encoder.encode(decide(allow({ limits: [limit({ remaining: 5 })] }))));
     const b = decode(encoder.encode(decide(allow({ limits: [limit({ remaining: 4 })] }))));
     expect(encoder.size).toBe(1);
-    const remaining = (r: CheckResponse) => allHeaders(r).find((h) => h.header?.key === "x-ratelimit-remaining")?.header?.value;
+    const remaining = (r: CheckResponse) =>
+      allHeaders(r).find((h) => h.header?.key === "x-ratelimit-remaining")?.header?.value;
     expect([remaining(a), remaining(b)]).toEqual(["5", "4"]);
   });
 
@@ -97,7 +104,9 @@ describe("createCheckResponseEncoder", () => {
     const v = allow();
     if (v.kind === "allow") v.identity = { ...v.identity, scopes: ["pods:read"] };
     const res = decode(encoder.encode(decide(v)));
-    expect(allHeaders(res).find((h) => h.header?.key === "x-keymesh-scopes")?.header?.value).toBe("pods:read");
+    expect(allHeaders(res).find((h) => h.header?.key === "x-keymesh-scopes")?.header?.value).toBe(
+      "pods:read",
+    );
     expect([encoder.hits, encoder.misses]).toEqual([0, 2]);
     encoder.encode(decide(v));
     expect(encoder.hits).toBe(1);

@@ -61,7 +61,9 @@ describe("verdictToDecision for allows", () => {
 
   it("turns warnings into one Warning-style header with control characters removed", () => {
     const d = verdictToDecision(allow({ warnings: ['rotate "soon"', "bad\r\nline"] }));
-    expect(header(d.responseHeaders, "x-keymesh-warning")).toBe(`199 keymesh "rotate 'soon'", 199 keymesh "bad??line"`);
+    expect(header(d.responseHeaders, "x-keymesh-warning")).toBe(
+      `199 keymesh "rotate 'soon'", 199 keymesh "bad??line"`,
+    );
   });
 });
 
@@ -84,14 +86,18 @@ describe("verdictToDecision for denials", () => {
 
   for (const reason of DENY_REASONS) {
     it(`maps ${reason} to HTTP ${expected[reason][0]} with a JSON body and a non-OK status`, () => {
-      const v = deny(reason, reason === "approval_required" ? { approval: { id: "apr_9", status: "pending" } } : {});
+      const v = deny(
+        reason,
+        reason === "approval_required" ? { approval: { id: "apr_9", status: "pending" } } : {},
+      );
       const d = verdictToDecision(v, DEFAULT_DECISION_OPTIONS, NOW);
       expect([d.httpStatus, d.grpcCode]).toEqual(expected[reason]);
       expect(d.allowed).toBe(false);
       expect(d.upstreamHeaders).toEqual([]);
       expect(header(d.responseHeaders, "content-type")).toBe("application/json");
       const body = JSON.parse(d.body);
-      if (reason === "approval_required") expect(body).toEqual({ approval: { id: "apr_9", status: "pending" } });
+      if (reason === "approval_required")
+        expect(body).toEqual({ approval: { id: "apr_9", status: "pending" } });
       else expect(body).toEqual({ error: { code: reason, message: `denied: ${reason}` } });
       expect(d.dynamicMetadata).toEqual({ decision: "deny", reason });
     });
@@ -113,7 +119,9 @@ describe("verdictToDecision for denials", () => {
   });
 
   it("does not challenge 403s", () => {
-    expect(header(verdictToDecision(deny("insufficient_scope")).responseHeaders, "www-authenticate")).toBeUndefined();
+    expect(
+      header(verdictToDecision(deny("insufficient_scope")).responseHeaders, "www-authenticate"),
+    ).toBeUndefined();
   });
 
   it("gives a 429 the longest Retry-After of the failing buckets plus the most constrained bucket's headers", () => {
@@ -147,13 +155,22 @@ describe("verdictToDecision for denials", () => {
 describe("verdictToDecision for backend failures", () => {
   it("is a 503 denial that hides the cause when failureMode is deny", () => {
     const d = verdictToDecision({ kind: "error", message: "connect ECONNREFUSED 10.0.0.5:5432" });
-    expect(d).toMatchObject({ allowed: false, httpStatus: 503, grpcCode: 14, transportError: false, reason: "error" });
+    expect(d).toMatchObject({
+      allowed: false,
+      httpStatus: 503,
+      grpcCode: 14,
+      transportError: false,
+      reason: "error",
+    });
     expect(d.body).not.toContain("10.0.0.5");
     expect(JSON.parse(d.body).error.code).toBe("unavailable");
   });
 
   it("flags a transport error when failureMode is error", () => {
-    const d = verdictToDecision({ kind: "error", message: "x" }, resolveDecisionOptions({ failureMode: "error" }));
+    const d = verdictToDecision(
+      { kind: "error", message: "x" },
+      resolveDecisionOptions({ failureMode: "error" }),
+    );
     expect(d.transportError).toBe(true);
   });
 

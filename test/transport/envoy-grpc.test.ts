@@ -53,8 +53,8 @@ describe("ext_authz Check over gRPC, called with the official Envoy protos", () 
       expect(h.append).toBeNull();
     }
     expect(ok.headers_to_remove).toEqual(["authorization"]);
-    expect(res.dynamic_metadata?.fields.key_id?.string_value).toBe("key_1");
-    expect(res.dynamic_metadata?.fields.scopes?.list_value?.values.map((v) => v.string_value)).toEqual([
+    expect(res.dynamic_metadata?.fields.key_id?.stringValue).toBe("key_1");
+    expect(res.dynamic_metadata?.fields.scopes?.listValue?.values.map((v) => v.stringValue)).toEqual([
       "pods:read",
       "pods:write",
     ]);
@@ -66,7 +66,9 @@ describe("ext_authz Check over gRPC, called with the official Envoy protos", () 
     expect(headerOf(add, "x-ratelimit-remaining")).toBe("7");
     expect(headerOf(add, "x-ratelimit-reset")).toBe("1900000000");
     const warned = await deny.client.check(bearer("warn"));
-    expect(headerOf(warned.ok_response!.response_headers_to_add, "x-keymesh-warning")).toContain("rotated within 3 days");
+    expect(headerOf(warned.ok_response!.response_headers_to_add, "x-keymesh-warning")).toContain(
+      "rotated within 3 days",
+    );
   });
 
   it("passes method, path, headers, header_map raw values and the context extensions to the authorizer", async () => {
@@ -94,14 +96,17 @@ describe("ext_authz Check over gRPC, called with the official Envoy protos", () 
       expect(headerOf(res.denied_response?.headers, "www-authenticate")).toMatch(/^Bearer realm="pods"/);
       expect(headerOf(res.denied_response?.headers, "content-type")).toBe("application/json");
       expect(body(res).error.code).toMatch(/missing|not_found/);
-      for (const h of res.denied_response!.headers) expect(h.append_action).toBe("OVERWRITE_IF_EXISTS_OR_ADD");
+      for (const h of res.denied_response!.headers)
+        expect(h.append_action).toBe("OVERWRITE_IF_EXISTS_OR_ADD");
     }
   });
 
   it("denies a missing scope with 403", async () => {
     const res = await deny.client.check(bearer("scope"));
     expect([res.status?.code, res.denied_response?.status?.code]).toEqual([7, "Forbidden"]);
-    expect(body(res)).toEqual({ error: { code: "insufficient_scope", message: "the API key lacks the scope pods:write" } });
+    expect(body(res)).toEqual({
+      error: { code: "insufficient_scope", message: "the API key lacks the scope pods:write" },
+    });
   });
 
   it("denies an exhausted limit with 429, Retry-After and the rate-limit headers", async () => {
@@ -145,7 +150,12 @@ describe("ext_authz Check over gRPC, called with the official Envoy protos", () 
 
   it("answers garbage, truncated, empty and oversized requests with a clean 401 malformed", async () => {
     const valid = Buffer.from([0x0a, 0x06, 0x22, 0x04, 0x12, 0x02, 0x12, 0x00]);
-    const inputs = [Buffer.from([0xff, 0xff, 0xff, 0xff]), valid.subarray(0, 5), Buffer.alloc(0), Buffer.from("garbage")];
+    const inputs = [
+      Buffer.from([0xff, 0xff, 0xff, 0xff]),
+      valid.subarray(0, 5),
+      Buffer.alloc(0),
+      Buffer.from("garbage"),
+    ];
     for (const bytes of inputs) {
       const res = await deny.client.checkRaw(bytes);
       expect(res.denied_response?.status?.code).toBe("Unauthorized");
@@ -153,7 +163,9 @@ describe("ext_authz Check over gRPC, called with the official Envoy protos", () 
     }
     const huge = await deny.client.check({ headers: { authorization: `Bearer ${"x".repeat(200_000)}` } });
     expect(body(huge).error.code).toBe("malformed");
-    const nonUtf8 = await deny.client.check({ headerMap: [{ key: "authorization", raw_value: Buffer.from([0xc3, 0x28]) }] });
+    const nonUtf8 = await deny.client.check({
+      headerMap: [{ key: "authorization", raw_value: Buffer.from([0xc3, 0x28]) }],
+    });
     expect(nonUtf8.denied_response?.status?.code).toBe("Unauthorized");
     // The server is still healthy afterwards.
     expect((await deny.client.check(bearer("allow"))).status?.code).toBe(0);
@@ -162,20 +174,30 @@ describe("ext_authz Check over gRPC, called with the official Envoy protos", () 
 
 describe("ext_authz Check with failureMode error", () => {
   it("returns gRPC UNAVAILABLE for a backend failure so Envoy's failure_mode_allow decides", async () => {
-    await expect(error.client.check(bearer("error"))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
-    await expect(error.client.check(bearer("throw"))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(error.client.check(bearer("error"))).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
+    await expect(error.client.check(bearer("throw"))).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
   });
 
   it("returns UNAVAILABLE for a hanging authorizer before Envoy's timeout", async () => {
     const started = performance.now();
-    await expect(error.client.check(bearer("hang"), 1000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(error.client.check(bearer("hang"), 1000)).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
     expect(performance.now() - started).toBeLessThan(190);
   });
 
   it("still answers real denials and allows as decisions", async () => {
     expect((await error.client.check(bearer("scope"))).denied_response?.status?.code).toBe("Forbidden");
-    expect((await error.client.check(bearer("unavailable"))).denied_response?.status?.code).toBe("ServiceUnavailable");
+    expect((await error.client.check(bearer("unavailable"))).denied_response?.status?.code).toBe(
+      "ServiceUnavailable",
+    );
     expect((await error.client.check(bearer("allow"))).status?.code).toBe(0);
-    expect((await error.client.checkRaw(Buffer.from([0xff]))).denied_response?.status?.code).toBe("Unauthorized");
+    expect((await error.client.checkRaw(Buffer.from([0xff]))).denied_response?.status?.code).toBe(
+      "Unauthorized",
+    );
   });
 });

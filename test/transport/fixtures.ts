@@ -33,7 +33,10 @@ export function allow(overrides: Partial<Extract<Verdict, { kind: "allow" }>> = 
 }
 
 /** A deny verdict. */
-export function deny(reason: DenyReason, overrides: Partial<Extract<Verdict, { kind: "deny" }>> = {}): Verdict {
+export function deny(
+  reason: DenyReason,
+  overrides: Partial<Extract<Verdict, { kind: "deny" }>> = {},
+): Verdict {
   return { kind: "deny", reason, message: `denied: ${reason}`, limits: [], ...overrides };
 }
 

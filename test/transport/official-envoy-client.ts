@@ -20,8 +20,9 @@ export interface OfficialCheckResponse {
     headers_to_remove: string[];
     response_headers_to_add: OfficialHeaderOption[];
   } | null;
+  /** protobufjs decodes google.protobuf.Struct with camel-case value fields whatever keepCase says. */
   dynamic_metadata: {
-    fields: Record<string, { string_value?: string; list_value?: { values: { string_value: string }[] } }>;
+    fields: Record<string, { stringValue?: string; listValue?: { values: { stringValue: string }[] } }>;
   } | null;
   http_response: string;
 }
@@ -77,7 +78,10 @@ export function createOfficialEnvoyClient(address: string) {
       if (input.headerMap) http.header_map = { headers: input.headerMap };
       const request = {
         attributes: {
-          source: { address: { socket_address: { address: "10.1.2.3", port_value: 40000 } }, principal: "spiffe://x" },
+          source: {
+            address: { socket_address: { address: "10.1.2.3", port_value: 40000 } },
+            principal: "spiffe://x",
+          },
           request: { time: { seconds: "1700000000", nanos: 5 }, http },
           context_extensions: input.contextExtensions ?? {},
           metadata_context: { filter_metadata: { "envoy.lb": { fields: { canary: { bool_value: true } } } } },

@@ -1,22 +1,27 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { CreateKeySpaceRequest } from "../../../gen/keymesh/v1/admin_pb.js";
+import * as pb from "../../../gen/keymesh/v1/types_pb.js";
+import { AuditEventSchema } from "../../../gen/keymesh/v1/types_pb.js";
 import type { Approval as DomainApproval } from "../../admin/approvals.js";
 import type { AuditEvent as DomainAuditEvent } from "../../admin/audit.js";
 import type { KeySpaceSettings } from "../../admin/key-spaces.js";
 import type * as d from "../../domain/types.js";
-import { AuditEventSchema } from "../../../gen/keymesh/v1/types_pb.js";
-import * as pb from "../../../gen/keymesh/v1/types_pb.js";
-import type { CreateKeySpaceRequest } from "../../../gen/keymesh/v1/admin_pb.js";
 
-const ts = (date: Date | null | undefined): Timestamp | undefined => (date ? timestampFromDate(date) : undefined);
+const ts = (date: Date | null | undefined): Timestamp | undefined =>
+  date ? timestampFromDate(date) : undefined;
 
 /** Converts an optional proto timestamp to a Date or null. */
 export const dateOrNull = (t: Timestamp | undefined): Date | null => (t ? timestampDate(t) : null);
 
 /** Converts proto limits (uint64 as bigint) to domain limits. */
 export function limitsFromProto(limits: readonly pb.Limit[]): d.Limit[] {
-  return limits.map((l) => ({ name: l.name, capacity: Number(l.capacity), periodSeconds: Number(l.periodSeconds) }));
+  return limits.map((l) => ({
+    name: l.name,
+    capacity: Number(l.capacity),
+    periodSeconds: Number(l.periodSeconds),
+  }));
 }
 
 /** Converts an optional LimitSet: absent means inherit (undefined), present means override. */
@@ -26,11 +31,16 @@ export function limitSetFromProto(set: pb.LimitSet | undefined): d.Limit[] | und
 
 function limitsToProto(limits: readonly d.Limit[]): pb.Limit[] {
   return limits.map((l) =>
-    create(pb.LimitSchema, { name: l.name, capacity: BigInt(l.capacity), periodSeconds: BigInt(l.periodSeconds) }),
+    create(pb.LimitSchema, {
+      name: l.name,
+      capacity: BigInt(l.capacity),
+      periodSeconds: BigInt(l.periodSeconds),
+    }),
   );
 }
 
-const limitSet = (limits: d.Limit[] | null) => (limits ? create(pb.LimitSetSchema, { limits: limitsToProto(limits) }) : undefined);
+const limitSet = (limits: d.Limit[] | null) =>
+  limits ? create(pb.LimitSetSchema, { limits: limitsToProto(limits) }) : undefined;
 
 const styles: Record<pb.KeyStyle, d.KeyStyle | undefined> = {
   [pb.KeyStyle.UNSPECIFIED]: undefined,
@@ -175,7 +185,11 @@ export function memberToProto(m: d.Member): pb.Member {
   });
 }
 
-const keyStatus = { active: pb.KeyStatus.ACTIVE, revoked: pb.KeyStatus.REVOKED, expired: pb.KeyStatus.EXPIRED };
+const keyStatus = {
+  active: pb.KeyStatus.ACTIVE,
+  revoked: pb.KeyStatus.REVOKED,
+  expired: pb.KeyStatus.EXPIRED,
+};
 
 /** Converts a proto key status filter to the domain one ("" for any). */
 export function keyStatusFromProto(status: pb.KeyStatus): d.KeyStatus | "" {

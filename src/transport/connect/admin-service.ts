@@ -1,9 +1,8 @@
-
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import * as api from "../../../gen/keymesh/v1/admin_pb.js";
 import { KeyStatus, MemberStatus, OwnerType, WorkspaceStatus } from "../../../gen/keymesh/v1/types_pb.js";
-import { listAuditEvents } from "../../admin/audit.js";
 import type { ApprovalService } from "../../admin/approvals.js";
+import { listAuditEvents } from "../../admin/audit.js";
 import type { AdminServices } from "../../admin/services.js";
 import type { Logger } from "../../log.js";
 import * as m from "./admin-mapping.js";
@@ -42,7 +41,9 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
         routes: opt(req.routes, (r) => m.routesFromProto(r.rules)),
         creatorRoles: req.creatorRoles?.values,
         forwardCredential: req.forwardCredential,
-        credentialSources: req.credentialSources.length ? m.sourcesFromProto(req.credentialSources) : undefined,
+        credentialSources: req.credentialSources.length
+          ? m.sourcesFromProto(req.credentialSources)
+          : undefined,
         defaultScopes: req.defaultScopes?.values,
       });
       return { keySpace: m.keySpaceToProto(space) };
@@ -101,7 +102,12 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
       return { member: m.memberToProto(member) };
     },
     async updateMember(req, ctx) {
-      const status = req.status === MemberStatus.UNSPECIFIED ? undefined : req.status === MemberStatus.ACTIVE ? "active" : "closed";
+      const status =
+        req.status === MemberStatus.UNSPECIFIED
+          ? undefined
+          : req.status === MemberStatus.ACTIVE
+            ? "active"
+            : "closed";
       const member = await s.workspaces.updateMember(actor(ctx), req.id, { role: req.role, status });
       return { member: m.memberToProto(member) };
     },
@@ -210,4 +216,3 @@ export function adminRoutes(deps: AdminDeps, logger: Logger): (router: ConnectRo
   ) as unknown as Impl;
   return (router) => router.service(api.KeyAdmin, guarded);
 }
-

@@ -16,7 +16,8 @@ export function toConnectError(error: unknown, logger: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof AdminError) return new ConnectError(error.message, codes[error.code]);
   const pg = error as { code?: string; constraint_name?: string };
-  if (pg.code === "23505") return new ConnectError(`already exists (${pg.constraint_name ?? "unique"})`, Code.AlreadyExists);
+  if (pg.code === "23505")
+    return new ConnectError(`already exists (${pg.constraint_name ?? "unique"})`, Code.AlreadyExists);
   if (pg.code === "ECONNREFUSED" || pg.code === "CONNECT_TIMEOUT" || pg.code === "57P01") {
     return new ConnectError("the database is unavailable", Code.Unavailable);
   }

@@ -16,7 +16,8 @@ export function validationInterceptor(): Interceptor {
         const detail = result.violations.map((v) => v.toString()).join("; ");
         throw new ConnectError(`invalid request: ${detail}`, Code.InvalidArgument);
       }
-      if (result.kind === "error") throw new ConnectError(`request validation failed: ${result.error.message}`, Code.Internal);
+      if (result.kind === "error")
+        throw new ConnectError(`request validation failed: ${result.error.message}`, Code.Internal);
     }
     return next(req);
   };

@@ -4,7 +4,10 @@ import type { Authorizer } from "../../domain/check-request.js";
 import { verdictToVerifyResponse, verifyRequestToCheck } from "../verify-mapping.js";
 
 /** Registers KeyVerify on a Connect router: the verdict is data; only an opted-in backend failure is an error. */
-export function verifyRoutes(authorizer: Authorizer, failureMode: "deny" | "error"): (router: ConnectRouter) => void {
+export function verifyRoutes(
+  authorizer: Authorizer,
+  failureMode: "deny" | "error",
+): (router: ConnectRouter) => void {
   return (router) =>
     router.service(KeyVerify, {
       async verify(req) {

@@ -138,11 +138,14 @@ class Reader {
         }
         throw new Malformed("varint longer than 10 bytes");
       case I64:
-        return this.advance(8);
+        this.advance(8);
+        return;
       case I32:
-        return this.advance(4);
+        this.advance(4);
+        return;
       case LEN:
-        return this.bounds();
+        this.bounds();
+        return;
       case SGROUP:
         if (depth >= MAX_GROUP_DEPTH) throw new Malformed("groups nested too deeply");
         for (;;) {
@@ -177,7 +180,10 @@ interface State {
 }
 
 /** Reads the fields keymesh needs from CheckRequest bytes, skipping everything else; never throws. */
-export function decodeCheckRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodeResult {
+export function decodeCheckRequest(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): DecodeResult {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const state: State = {
     limits,
@@ -298,7 +304,14 @@ function readHttp(r: Reader, state: State): void {
 }
 
 /** Reads one header entry, charging its size to the header budget before decoding any text. */
-function readHeader(r: Reader, state: State, keyField: number, valueField: number, rawField: number, fold: boolean): void {
+function readHeader(
+  r: Reader,
+  state: State,
+  keyField: number,
+  valueField: number,
+  rawField: number,
+  fold: boolean,
+): void {
   const outer = r.enter();
   state.headerBytes += r.end - r.pos;
   if (state.headerBytes > state.limits.maxHeaderBytes) throw new Malformed("headers too large");

@@ -99,8 +99,10 @@ export function createCheckResponseEncoder(options: { maxEntries?: number } = {}
     encode(decision, cacheKey) {
       const fixed: Header[] = [];
       const varying: Header[] = [];
-      for (const h of decision.responseHeaders) (VOLATILE_HEADERS.has(h[0].toLowerCase()) ? varying : fixed).push(h);
-      const key = cacheKey ?? (decision.allowed ? (decision.upstreamHeaders[0]?.[1] ?? "") : decision.message);
+      for (const h of decision.responseHeaders)
+        (VOLATILE_HEADERS.has(h[0].toLowerCase()) ? varying : fixed).push(h);
+      const key =
+        cacheKey ?? (decision.allowed ? (decision.upstreamHeaders[0]?.[1] ?? "") : decision.message);
       let entry = cache.get(key);
       if (entry && sameSource(entry.source, decision, fixed)) {
         hits++;
@@ -241,7 +243,8 @@ function encodeVarying(allowed: boolean, varying: Header[]): Uint8Array {
     const n = Buffer.from(name, "utf8");
     const v = Buffer.from(value, "utf8");
     // HeaderValue { key = 1; value = 2 (omitted when empty, as proto3 does) }
-    const headerValueLength = 1 + varintSize(n.length) + n.length + (v.length > 0 ? 1 + varintSize(v.length) + v.length : 0);
+    const headerValueLength =
+      1 + varintSize(n.length) + n.length + (v.length > 0 ? 1 + varintSize(v.length) + v.length : 0);
     // HeaderValueOption { header = 1; append_action = 3 (OVERWRITE_IF_EXISTS_OR_ADD); keep_empty_value = 4 }
     const optionLength = 1 + varintSize(headerValueLength) + headerValueLength + 2 + (v.length === 0 ? 2 : 0);
     const out = Buffer.allocUnsafe(1 + varintSize(optionLength) + optionLength);

@@ -2,7 +2,12 @@ import * as grpc from "@grpc/grpc-js";
 import type { Authorizer } from "../../domain/check-request.js";
 import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
-import { type DecisionOptions, resolveDecisionOptions, UNAVAILABLE_MESSAGE, verdictToDecision } from "../decision.js";
+import {
+  type DecisionOptions,
+  resolveDecisionOptions,
+  UNAVAILABLE_MESSAGE,
+  verdictToDecision,
+} from "../decision.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./check-decode.js";
 import { createCheckResponseEncoder } from "./check-response.js";
 import { bufferSerializers } from "./grpc-util.js";
@@ -24,7 +29,9 @@ export interface CheckServiceOptions {
 }
 
 /** What one Check call produces: CheckResponse bytes, or a gRPC error under failureMode "error". */
-export type CheckOutcome = { kind: "response"; bytes: Uint8Array } | { kind: "error"; code: grpc.status; details: string };
+export type CheckOutcome =
+  | { kind: "response"; bytes: Uint8Array }
+  | { kind: "error"; code: grpc.status; details: string };
 
 /** The transport-free core of Check: CheckRequest bytes in, outcome out; never rejects. */
 export type CheckHandler = (request: Uint8Array, callerDeadline?: grpc.Deadline) => Promise<CheckOutcome>;
@@ -37,7 +44,11 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
   const encoder = createCheckResponseEncoder({ maxEntries: options.responseCacheSize });
   const logger = options.logger;
   const logFailure = createFailureLog(logger, "ext_authz check failed");
-  const unavailable: CheckOutcome = { kind: "error", code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
+  const unavailable: CheckOutcome = {
+    kind: "error",
+    code: grpc.status.UNAVAILABLE,
+    details: UNAVAILABLE_MESSAGE,
+  };
 
   const outcome = (verdict: Verdict): CheckOutcome => {
     const decision = verdictToDecision(verdict, decisionOptions);
@@ -86,7 +97,13 @@ export function createCheckService(options: CheckServiceOptions): {
 } {
   const handle = createCheckHandler(options);
   const definition: grpc.ServiceDefinition<CheckImplementation> = {
-    Check: { path: CHECK_METHOD_PATH, requestStream: false, responseStream: false, originalName: "check", ...bufferSerializers },
+    Check: {
+      path: CHECK_METHOD_PATH,
+      requestStream: false,
+      responseStream: false,
+      originalName: "check",
+      ...bufferSerializers,
+    },
   };
   const implementation: CheckImplementation = {
     Check(call, callback) {

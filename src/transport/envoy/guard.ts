@@ -1,5 +1,5 @@
-import type { Logger } from "../../log.js";
 import type { Verdict } from "../../domain/verdict.js";
+import type { Logger } from "../../log.js";
 
 /** Default time a transport waits for a verdict: well inside Envoy's 200 ms ext_authz timeout. */
 export const DEFAULT_CHECK_DEADLINE_MS = 150;
@@ -17,17 +17,25 @@ export function verdictWithin(produce: () => Promise<Verdict>, deadlineMs: numbe
   }
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Verdict>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: "error", message: `no decision within ${deadlineMs} ms` }), deadlineMs);
+    timer = setTimeout(
+      () => resolve({ kind: "error", message: `no decision within ${deadlineMs} ms` }),
+      deadlineMs,
+    );
   });
   const settled = pending.then(
-    (verdict): Verdict => (isVerdict(verdict) ? verdict : { kind: "error", message: "the authorizer returned no verdict" }),
+    (verdict): Verdict =>
+      isVerdict(verdict) ? verdict : { kind: "error", message: "the authorizer returned no verdict" },
     failure,
   );
   return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** The time left for a decision: the configured deadline, shortened to fit the caller's own deadline if sooner. */
-export function budgetMs(deadlineMs: number, callerDeadline: number | Date | undefined, now = Date.now()): number {
+export function budgetMs(
+  deadlineMs: number,
+  callerDeadline: number | Date | undefined,
+  now = Date.now(),
+): number {
   const at = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
   if (at === undefined || !Number.isFinite(at)) return deadlineMs;
   // Answer a little before the caller gives up, so it gets our decision rather than its own timeout.

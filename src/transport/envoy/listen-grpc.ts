@@ -8,9 +8,13 @@ export interface GrpcListener {
 }
 
 /** Binds `server` (plaintext: TLS to Envoy is the mesh's job) on host:port, port 0 meaning any free port. */
-export async function listenGrpc(server: grpc.Server, options: { host: string; port: number }): Promise<GrpcListener> {
+export async function listenGrpc(
+  server: grpc.Server,
+  options: { host: string; port: number },
+): Promise<GrpcListener> {
   // IPv6 literals need brackets in a gRPC target.
-  const host = options.host.includes(":") && !options.host.startsWith("[") ? `[${options.host}]` : options.host;
+  const host =
+    options.host.includes(":") && !options.host.startsWith("[") ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),

@@ -44,7 +44,11 @@ export function createVerifyHandler(
     try {
       input = verifyRequestToInput(fromBinary(VerifyRequestSchema, request));
     } catch {
-      return { ok: false, code: grpc.status.INVALID_ARGUMENT, details: "the VerifyRequest could not be decoded" };
+      return {
+        ok: false,
+        code: grpc.status.INVALID_ARGUMENT,
+        details: "the VerifyRequest could not be decoded",
+      };
     }
     const violation = validateVerifyInput(input);
     if (violation) return { ok: false, code: grpc.status.INVALID_ARGUMENT, details: violation.message };

@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Authorizer, CheckRequest } from "../../domain/check-request.js";
 import type { Logger } from "../../log.js";
-import { type Decision, type DecisionOptions, resolveDecisionOptions, verdictToDecision } from "../decision.js";
+import {
+  type Decision,
+  type DecisionOptions,
+  resolveDecisionOptions,
+  verdictToDecision,
+} from "../decision.js";
 import { createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } from "../envoy/guard.js";
 
 /** Settings of the HTTP ext_authz endpoint (Envoy http_service, nginx auth_request, Traefik forwardAuth). */
@@ -29,7 +34,9 @@ export interface HttpAuthzOptions {
 }
 
 /** Creates the Node request listener answering 200 with identity headers, or the denial with its JSON body; never throws. */
-export function createHttpAuthzHandler(options: HttpAuthzOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHttpAuthzHandler(
+  options: HttpAuthzOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const decisionOptions = resolveDecisionOptions(options.decisionOptions);
   const prefix = (options.pathPrefix ?? "/authz").replace(/\/+$/, "");
   const names = {
@@ -82,7 +89,8 @@ function send(req: IncomingMessage, res: ServerResponse, d: Decision, approvalSt
     for (const [name, value] of d.upstreamHeaders) res.setHeader(name, value);
     for (const [name, value] of d.responseHeaders) res.setHeader(name, value);
     // Envoy's http_service convention for headers_to_remove.
-    if (d.removeHeaders.length > 0) res.setHeader("x-envoy-auth-headers-to-remove", d.removeHeaders.join(", "));
+    if (d.removeHeaders.length > 0)
+      res.setHeader("x-envoy-auth-headers-to-remove", d.removeHeaders.join(", "));
     const body = d.allowed ? "" : d.body;
     res.setHeader("content-length", Buffer.byteLength(body));
     res.end(req.method === "HEAD" ? undefined : body);
@@ -126,7 +134,12 @@ function toCheckRequest(
   const request: CheckRequest = {
     keySpace: (params?.get("key_space") ?? header(req, names.keySpace) ?? "").trim(),
     scopes: scopes.split(/[\s,]+/).filter((s) => s.length > 0),
-    method: (header(req, "x-forwarded-method") ?? header(req, "x-original-method") ?? req.method ?? "GET").toUpperCase(),
+    method: (
+      header(req, "x-forwarded-method") ??
+      header(req, "x-original-method") ??
+      req.method ??
+      "GET"
+    ).toUpperCase(),
     path: header(req, "x-forwarded-uri") ?? header(req, "x-original-uri") ?? ownPath,
     headers,
     cost: /^\d{1,9}$/.test(cost) ? Number(cost) : 0,
