@@ -13,6 +13,8 @@ export interface StartedServer {
   port: number;
   /** The process whose /proc/<pid>/status holds the server's RSS; omit for in-process servers (RSS skipped). */
   pid?: number;
+  /** A request minted after start (e.g. with a key issued by this server); overrides Scenario.request. */
+  request?: Uint8Array;
   stop(): Promise<void>;
 }
 
@@ -63,50 +65,69 @@ export function installCleanupHandlers(): void {
 
 /** How to launch a bench server child. */
 export interface SpawnOptions {
+  /** Arguments after the script; default `["0"]` (the bench servers' "any free port"). */
+  args?: string[];
   /** Extra node flags, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
-  /** How long to wait for `LISTENING <port>`. */
+  /** Child environment; default this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** Where the ready line appears and how to read the port from it (first capture group). */
+  ready?: { stream: "stdout" | "stderr"; pattern: RegExp };
+  /** How long to wait for the ready line. */
   timeoutMs?: number;
   /** How long stop() waits after SIGTERM before SIGKILL (a CPU profile needs time to be written). */
   graceMs?: number;
 }
 
+const LISTENING = { stream: "stdout", pattern: /^LISTENING (\d+)$/m } as const;
+
 /**
- * Spawns `node [nodeArgs] --import tsx <script> 0` directly (not via the tsx CLI, which would add a wrapper
- * process and hide the server's pid) and resolves once it prints `LISTENING <port>`.
+ * Spawns `node [nodeArgs] --import tsx <script> [args]` directly (not via the tsx CLI, which would add a
+ * wrapper process and hide the server's pid) and resolves once the ready line (default `LISTENING <port>` on
+ * stdout) appears. After that, stderr is forwarded and stdout discarded.
  */
 export function spawnServer(script: string, options: SpawnOptions = {}): Promise<StartedServer> {
-  const { nodeArgs = [], timeoutMs = 20_000, graceMs = 3000 } = options;
+  const { args = ["0"], nodeArgs = [], env, ready = LISTENING, timeoutMs = 20_000, graceMs = 3000 } = options;
   installCleanupHandlers();
   const child = track(
-    spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, "0"], {
+    spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
       cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "inherit"],
+      env: env ?? process.env,
+      stdio: ["ignore", "pipe", "pipe"],
     }),
   );
+  const watched = child[ready.stream]!.setEncoding("utf8");
+  const other = ready.stream === "stdout" ? child.stderr! : child.stdout!;
+  if (other === child.stderr) other.pipe(process.stderr);
+  else other.resume();
   return new Promise((resolve, reject) => {
     let out = "";
     const fail = (why: string): void => {
       clearTimeout(timer);
-      void terminate(child).then(() => reject(new Error(`${script}: ${why}`)));
+      // Report the first cause only: stopping the child below would otherwise surface as "exited early".
+      child.off("exit", onExit);
+      const tail = out.slice(-2000);
+      void terminate(child).then(() =>
+        reject(new Error(`${script}: ${why}${tail ? `; its ${ready.stream}:\n${tail}` : ""}`)),
+      );
     };
     const onExit = (code: number | null, signal: string | null): void =>
       fail(`exited early (code ${code}, signal ${signal})`);
     const onData = (chunk: string): void => {
       out += chunk;
-      const match = /^LISTENING (\d+)$/m.exec(out);
+      const match = ready.pattern.exec(out);
       if (!match) return;
       clearTimeout(timer);
       child.off("exit", onExit);
-      child.stdout!.off("data", onData);
+      watched.off("data", onData);
+      if (ready.stream === "stderr") watched.pipe(process.stderr);
       // Keep draining stdout so a chatty server never blocks on a full pipe.
-      child.stdout!.resume();
+      else watched.resume();
       resolve({ port: Number(match[1]), pid: child.pid!, stop: () => terminate(child, graceMs) });
     };
-    const timer = setTimeout(() => fail(`no LISTENING line within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => fail(`no ready line within ${timeoutMs} ms`), timeoutMs);
     child.once("exit", onExit);
     child.once("error", (error) => fail(error.message));
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", onData);
+    watched.on("data", onData);
   });
 }

@@ -84,6 +84,11 @@ export interface RssGrowth {
   trendMiB: number[];
   rssGrowthPct: number;
   hwmGrowthPct: number;
+  /**
+   * VmRSS growth from the end of the first chunk to the end: the heap has re-grown to its working size by
+   * then, so unlike rssGrowthPct this is not inflated by a GC having shrunk it during the previous idle spell.
+   */
+  steadyRssGrowthPct: number;
 }
 
 /** Drives options.rssChecks checks in chunks and reports how the server's resident set moved. */
@@ -107,6 +112,7 @@ export async function rssGrowth(target: Target, pid: number, options: BenchOptio
     trendMiB,
     rssGrowthPct: pct(before.rssMiB, after.rssMiB),
     hwmGrowthPct: pct(before.hwmMiB, after.hwmMiB),
+    steadyRssGrowthPct: pct(trendMiB[0] ?? before.rssMiB, after.rssMiB),
   };
 }
 

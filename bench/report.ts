@@ -74,15 +74,19 @@ export function toMarkdown(r: BenchResults): string {
       return `| ${s.name} | ${ms(s.idle.p50)} | ${ms(s.idle.p99)} | ${int(f.rps)} | ${ms(f.p50)} | ${ms(f.p99)} | ${ms(f.p999)} |`;
     }),
     "",
-    `Memory: server VmRSS / VmHWM (MiB) before and after ${int(r.options.rssChecks)} further checks.`,
+    `Memory: server VmRSS / VmHWM (MiB) before and after ${int(r.options.rssChecks)} further checks, sent in ` +
+      `chunks of ${int(r.options.rssChunk)}; "after 1st chunk" is VmRSS growth from the end of the first ` +
+      "chunk (GC may shrink the heap while idle, which inflates the plain growth figure). VmRSS per chunk is " +
+      "in latest.json (`rss.trendMiB`): a plateau means no leak.",
     "",
-    "| scenario | RSS before | RSS after | RSS growth | HWM before | HWM after | HWM growth |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| scenario | RSS before | RSS after | RSS growth | after 1st chunk | HWM before | HWM after | HWM growth |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
     ...r.scenarios.map((s) => {
       const m = s.rss;
-      if (!m) return `| ${s.name} | n/a | n/a | n/a | n/a | n/a | n/a |`;
+      if (!m) return `| ${s.name} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |`;
       return (
         `| ${s.name} | ${m.before.rssMiB.toFixed(1)} | ${m.after.rssMiB.toFixed(1)} | ${m.rssGrowthPct}% ` +
+        `| ${m.steadyRssGrowthPct}% ` +
         `| ${m.before.hwmMiB.toFixed(1)} | ${m.after.hwmMiB.toFixed(1)} | ${m.hwmGrowthPct}% |`
       );
     }),

@@ -14,8 +14,8 @@ export interface Scenario {
   description: string;
   /** Starts the server (ideally as a child process, so its RSS can be read) and resolves once it accepts Checks. */
   start(): Promise<StartedServer>;
-  /** The encoded CheckRequest (unframed) every request of this scenario sends. */
-  request: Uint8Array;
+  /** The encoded CheckRequest (unframed) every request sends; may be omitted if start() returns one. */
+  request?: Uint8Array;
   /** CheckResponse.status.code the probe must see before load is applied; default 0 (allowed). */
   expectedCheckCode?: number;
 }

@@ -30,11 +30,15 @@ export interface App {
 /** Routes a Connect router serves. */
 function routes(core: Core, config: Config, logger: Logger) {
   return (router: ConnectRouter) => {
-    adminRoutes({ admin: core.admin, approvals: core.approvals, signingSecret: core.signingSecret }, logger)(router);
+    adminRoutes(
+      { admin: core.admin, approvals: core.approvals, signingSecret: core.signingSecret },
+      logger,
+    )(router);
     verifyRoutes(core.authorizer, config.failureMode)(router);
-    createReflectionRoutes([file_keymesh_v1_admin, file_keymesh_v1_verify], ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"])(
-      router,
-    );
+    createReflectionRoutes(
+      [file_keymesh_v1_admin, file_keymesh_v1_verify],
+      ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
+    )(router);
     createHealthRoutes(() => "SERVING")(router);
   };
 }
@@ -72,7 +76,12 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
   });
   // The hot path keeps grpc-js's own limits but allows messages as large as Envoy may send with bodies.
   const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": 8 * 1024 * 1024 });
-  addCheckService(grpcServer, { authorizer: core.authorizer, decisionOptions, logger, deadlineMs: config.checkDeadlineMs });
+  addCheckService(grpcServer, {
+    authorizer: core.authorizer,
+    decisionOptions,
+    logger,
+    deadlineMs: config.checkDeadlineMs,
+  });
   addVerifyService(grpcServer, {
     verify: verifyWithAuthorizer(core.authorizer),
     failureMode: config.failureMode,

@@ -53,7 +53,8 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   if (raw === undefined || raw === "") return fallback;
   if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
   const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
@@ -84,7 +85,8 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
 
 function header(env: Env, name: string, fallback: string): string {
   const value = (env[name] || fallback).toLowerCase();
-  if (!/^[a-z0-9-]{1,64}$/.test(value)) throw new ConfigError(name, "must be a header name (letters, digits, dashes)");
+  if (!/^[a-z0-9-]{1,64}$/.test(value))
+    throw new ConfigError(name, "must be a header name (letters, digits, dashes)");
   return value;
 }
 
@@ -93,7 +95,8 @@ function clusterNodes(env: Env): { host: string; port: number }[] {
   if (!raw) return [];
   return raw.split(",").map((entry) => {
     const match = /^([^:\s]+):(\d{1,5})$/.exec(entry.trim());
-    if (!match) throw new ConfigError("REDIS_CLUSTER_NODES", `must be host:port[,host:port…], got "${entry}"`);
+    if (!match)
+      throw new ConfigError("REDIS_CLUSTER_NODES", `must be host:port[,host:port…], got "${entry}"`);
     return { host: match[1]!, port: Number(match[2]) };
   });
 }

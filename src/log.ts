@@ -9,7 +9,8 @@ export interface Logger {
 const levels = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
 // Field names whose values are secrets or may hold one; they are never written.
-const secretField = /secret|password|pepper|authorization|api-?key|token|credential|database_?url|redis_?url/i;
+const secretField =
+  /secret|password|pepper|authorization|api-?key|token|credential|database_?url|redis_?url/i;
 
 function redact(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -29,7 +30,9 @@ export function createLogger(
   const min = levels[level];
   const emit = (name: keyof typeof levels, message: string, fields?: Record<string, unknown>) => {
     if (levels[name] < min) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: name, message, ...redact(fields ?? {}) })}\n`);
+    write(
+      `${JSON.stringify({ time: new Date().toISOString(), level: name, message, ...redact(fields ?? {}) })}\n`,
+    );
   };
   return {
     debug: (m, f) => emit("debug", m, f),

@@ -28,8 +28,14 @@ async function main(command: string | undefined): Promise<number> {
   switch (command) {
     case "serve": {
       // The one-time root key goes to stdout, a terminal; structured logs go to stderr.
-      const server = await startServer(config, logger, { onRootKey: (secret) => process.stdout.write(banner(secret)) });
-      logger.info("keymesh serving", { httpPort: server.httpPort, grpcPort: server.grpcPort, host: config.host });
+      const server = await startServer(config, logger, {
+        onRootKey: (secret) => process.stdout.write(banner(secret)),
+      });
+      logger.info("keymesh serving", {
+        httpPort: server.httpPort,
+        grpcPort: server.grpcPort,
+        host: config.host,
+      });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info("shutting down", { signal });
@@ -64,7 +70,10 @@ main(process.argv[2]).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof ConfigError) process.stderr.write(`keymesh: ${error.message}\n`);
-    else process.stderr.write(`keymesh: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    else
+      process.stderr.write(
+        `keymesh: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
     process.exit(1);
   },
 );

@@ -24,10 +24,18 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-async function openDatabase(config: Config, logger: Logger, teardown: Teardown): Promise<{ sql: Sql; pepper: string }> {
+async function openDatabase(
+  config: Config,
+  logger: Logger,
+  teardown: Teardown,
+): Promise<{ sql: Sql; pepper: string }> {
   let url = config.databaseUrl;
   if (!url) {
-    const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger });
+    const embedded = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      port: config.embeddedPostgresPort,
+      logger,
+    });
     teardown.add("embedded postgres", () => embedded.stop());
     url = embedded.url;
   }
@@ -63,7 +71,9 @@ export async function startServer(
   logger: Logger,
   options: { onRootKey?: (secret: string) => void } = {},
 ): Promise<RunningServer> {
-  const teardown = createTeardown((name, error) => logger.error("teardown step failed", { step: name, error }));
+  const teardown = createTeardown((name, error) =>
+    logger.error("teardown step failed", { step: name, error }),
+  );
   try {
     const { sql, pepper } = await openDatabase(config, logger, teardown);
     await migrate(sql);

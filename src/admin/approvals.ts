@@ -1,5 +1,5 @@
 import type { Sql } from "postgres";
-import { recordChange } from "./audit.js";
+import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, notFound } from "./errors.js";
 import { decodePageToken, pageSize, paginate } from "./pagination.js";
 
@@ -55,19 +55,29 @@ function toApproval(r: ApprovalRow): Approval {
 }
 
 /** The Approvals tab: list queued requests, approve them, or reject them with a reason (which fires the key's webhook). */
-export function createApprovalService(sql: Sql) {
-  async function decide(actor: string, id: string, status: "approved" | "rejected", reason: string): Promise<Approval> {
-    return sql.begin(async (tx) => {
+export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
+  const transact = createTransact(sql, announce);
+  async function decide(
+    actor: string,
+    id: string,
+    status: "approved" | "rejected",
+    reason: string,
+  ): Promise<Approval> {
+    return transact(async (tx) => {
       const [row] = await tx<ApprovalRow[]>`select * from approvals where id = ${id} for update`;
       if (!row) throw notFound("approval", id);
-      if (row.status !== "pending") throw new AdminError("failed_precondition", `the approval is ${row.status}`);
-      if (row.expires_at.getTime() <= Date.now()) throw new AdminError("failed_precondition", "the approval has expired");
+      if (row.status !== "pending")
+        throw new AdminError("failed_precondition", `the approval is ${row.status}`);
+      if (row.expires_at.getTime() <= Date.now())
+        throw new AdminError("failed_precondition", "the approval has expired");
       const [updated] = await tx<ApprovalRow[]>`
         update approvals set status = ${status}, reason = ${reason}, decided_by = ${actor}, decided_at = now()
         where id = ${id} returning *`;
       const approval = toApproval(updated!);
       if (status === "rejected") {
-        const [key] = await tx<{ rejection_webhook_url: string }[]>`select rejection_webhook_url from keys where id = ${row.key_id}`;
+        const [key] = await tx<
+          { rejection_webhook_url: string }[]
+        >`select rejection_webhook_url from keys where id = ${row.key_id}`;
         if (key?.rejection_webhook_url) {
           // Queued in the same transaction as the decision: the webhook is sent if and only if the rejection commits.
           await tx`
@@ -89,7 +99,13 @@ export function createApprovalService(sql: Sql) {
       const { body: _b, ...audited } = approval;
       await recordChange(
         tx,
-        { actor, action: `approval.${status === "approved" ? "approve" : "reject"}`, targetType: "approval", targetId: id, after: audited },
+        {
+          actor,
+          action: `approval.${status === "approved" ? "approve" : "reject"}`,
+          targetType: "approval",
+          targetId: id,
+          after: audited,
+        },
         { type: "key", id: row.key_id },
       );
       return approval;

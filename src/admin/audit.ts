@@ -24,6 +24,28 @@ function json(value: unknown): unknown {
   return value === undefined ? null : JSON.parse(JSON.stringify(value));
 }
 
+// Changes recorded in each open transaction, announced in process once it commits.
+const pending = new WeakMap<TransactionSql, Change[]>();
+
+/** Tells this instance's caches about a committed change at once; other instances hear it through NOTIFY. */
+export type Announce = (change: Change) => void;
+
+/** A transaction runner that announces the changes it recorded after it commits, and none if it rolls back. */
+export type Transact = <T>(fn: (tx: TransactionSql) => Promise<T>) => Promise<T>;
+
+/** Creates the transaction runner every admin service writes through. */
+export function createTransact(sql: Sql, announce: Announce): Transact {
+  return async <T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> => {
+    const changes: Change[] = [];
+    const result = (await sql.begin((tx) => {
+      pending.set(tx, changes);
+      return fn(tx);
+    })) as T;
+    for (const change of changes) announce(change);
+    return result;
+  };
+}
+
 /** Records an audit event and announces the change, inside the caller's transaction so both commit with it. */
 export async function recordChange(tx: TransactionSql, entry: AuditEntry, change: Change): Promise<void> {
   await tx`
@@ -32,6 +54,7 @@ export async function recordChange(tx: TransactionSql, entry: AuditEntry, change
             ${tx.json(json(entry.before) as never)}, ${tx.json(json(entry.after) as never)})`;
   // NOTIFY inside a transaction is delivered on commit, so caches never see an uncommitted change.
   await tx`select pg_notify(${CHANGES_CHANNEL}, ${JSON.stringify(change)})`;
+  pending.get(tx)?.push(change);
 }
 
 /** Lists audit events, newest first, optionally for one target, with keyset pagination. */

@@ -2,7 +2,7 @@ import type { Sql } from "postgres";
 import { unknownScope } from "../domain/scopes.js";
 import type { KeySpace } from "../domain/types.js";
 import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
-import { recordChange } from "./audit.js";
+import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
 import { decodePageToken, definedFields, pageSize, paginate } from "./pagination.js";
@@ -18,17 +18,22 @@ function check(settings: KeySpaceSettings): void {
   if (format.style === "id_secret" && !credentialSources.some((s) => s.kind === "basic")) {
     throw invalid("credential_sources", "ID/secret keys need a BASIC source");
   }
-  if (format.style === "id_secret" && !format.idPrefix) throw invalid("format.id_prefix", "is required for ID/secret keys");
+  if (format.style === "id_secret" && !format.idPrefix)
+    throw invalid("format.id_prefix", "is required for ID/secret keys");
   if (format.secretBytes !== 0 && format.secretBytes < 16) {
     throw invalid("format.secret_bytes", "must be at least 16 (128 bits)");
   }
   for (const source of credentialSources) {
-    if (source.kind === "header" && !source.header) throw invalid("credential_sources", "a HEADER source needs a header");
+    if (source.kind === "header" && !source.header)
+      throw invalid("credential_sources", "a HEADER source needs a header");
   }
   for (const ladder of scopeModel.ladders) {
     for (const [level, target] of Object.entries(ladder.approvalOf)) {
       if (!ladder.levels.includes(level) || !ladder.levels.includes(target)) {
-        throw invalid("scope_model.ladders", `approval level ${level} -> ${target} must name levels of ${ladder.name}`);
+        throw invalid(
+          "scope_model.ladders",
+          `approval level ${level} -> ${target} must name levels of ${ladder.name}`,
+        );
       }
     }
   }
@@ -37,11 +42,13 @@ function check(settings: KeySpaceSettings): void {
     if (bad !== undefined) throw invalid("routes", `scope ${JSON.stringify(bad)} is not in the scope model`);
   }
   const badDefault = unknownScope(scopeModel, settings.defaultScopes);
-  if (badDefault !== undefined) throw invalid("default_scopes", `scope ${JSON.stringify(badDefault)} is not in the scope model`);
+  if (badDefault !== undefined)
+    throw invalid("default_scopes", `scope ${JSON.stringify(badDefault)} is not in the scope model`);
 }
 
 /** Creates, updates and reads key spaces; every change is audited and announced. */
-export function createKeySpaceService(sql: Sql) {
+export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
+  const transact = createTransact(sql, announce);
   async function load(id: string): Promise<KeySpaceRow> {
     const [row] = await sql<KeySpaceRow[]>`select * from key_spaces where id = ${id} or name = ${id}`;
     if (!row) throw notFound("key space", id);
@@ -53,9 +60,10 @@ export function createKeySpaceService(sql: Sql) {
     async create(actor: string, settings: KeySpaceSettings): Promise<KeySpace> {
       check(settings);
       const { name, ...rest } = settings;
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const [existing] = await tx`select 1 from key_spaces where name = ${name}`;
-        if (existing) throw new AdminError("already_exists", `a key space named ${JSON.stringify(name)} exists`);
+        if (existing)
+          throw new AdminError("already_exists", `a key space named ${JSON.stringify(name)} exists`);
         const [row] = await tx<KeySpaceRow[]>`
           insert into key_spaces (id, name, settings) values (${newId("ks")}, ${name}, ${tx.json(rest as never)})
           returning *`;
@@ -71,7 +79,7 @@ export function createKeySpaceService(sql: Sql) {
 
     /** Applies `patch` to a key space; the system key space cannot be changed. */
     async update(actor: string, id: string, patch: Partial<KeySpaceSettings>): Promise<KeySpace> {
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const [row] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${id} for update`;
         if (!row) throw notFound("key space", id);
         if (row.system) throw new AdminError("failed_precondition", "the root key space cannot be changed");

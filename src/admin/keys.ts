@@ -1,15 +1,14 @@
-import { createHash } from "node:crypto";
 import type { Sql, TransactionSql } from "postgres";
 import type { Digester } from "../domain/digest.js";
 import { mintKey } from "../domain/key-format.js";
 import { unknownScope } from "../domain/scopes.js";
-import type { Key, KeySpace, KeyStatus, Limit, OwnerType } from "../domain/types.js";
-import { type KeyRow, type KeySpaceRow, type MemberRow, type WorkspaceRow, toKey, toKeySpace } from "../store/rows.js";
-import { recordChange } from "./audit.js";
+import type { Key, KeySpace, Limit, OwnerType } from "../domain/types.js";
+import { type KeyRow, type KeySpaceRow, toKey, toKeySpace, type WorkspaceRow } from "../store/rows.js";
+import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
-import { ROOT_KEY_SPACE_ID } from "./key-spaces.js";
-import { decodePageToken, pageSize, paginate } from "./pagination.js";
+import { createKeyQueries } from "./key-queries.js";
+import { checkOwner, checkQuota, checkWebhook, fingerprint } from "./key-rules.js";
 import type { Sealer } from "./sealer.js";
 
 /** What a caller asks for when creating a key. */
@@ -45,33 +44,18 @@ export interface IssuedKey {
 
 const REPLAY_WINDOW_MS = 24 * 3600 * 1000;
 
-function checkWebhook(url: string): void {
-  if (!url) return;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw invalid("rejection_webhook_url", "is not a valid URL");
-  }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
-    throw invalid("rejection_webhook_url", "must be an http or https URL");
-  }
-}
-
-function fingerprint(input: NewKey): Buffer {
-  const { idempotencyKey: _, ...rest } = input;
-  return createHash("sha256").update(JSON.stringify(rest)).digest();
-}
-
 /** Options for the key service. */
 export interface KeyServiceOptions {
   sql: Sql;
   digest: Digester;
   sealer: Sealer;
+  /** Applies a committed change to this instance's caches before the call returns. */
+  announce?: Announce;
 }
 
 /** Issues, changes, rotates, revokes and deletes keys; each call is one transaction with its audit record. */
-export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
+export function createKeyService({ sql, digest, sealer, announce = () => {} }: KeyServiceOptions) {
+  const transact = createTransact(sql, announce);
   async function lockKey(tx: TransactionSql, id: string): Promise<KeyRow> {
     const [row] = await tx<KeyRow[]>`select * from keys where id = ${id} for update`;
     if (!row) throw notFound("key", id);
@@ -82,7 +66,10 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
     tx: TransactionSql,
     space: KeySpace,
     segment: string,
-    fields: Omit<KeyRow, "id" | "digest" | "display" | "created_at" | "updated_at" | "last_used_at" | "revoked_at">,
+    fields: Omit<
+      KeyRow,
+      "id" | "digest" | "display" | "created_at" | "updated_at" | "last_used_at" | "revoked_at"
+    >,
     actor: string,
   ): Promise<IssuedKey> {
     const minted = mintKey(space.format, segment);
@@ -98,48 +85,19 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
     return { key: toKey(row!), secret: minted.secret };
   }
 
-  async function audited(tx: TransactionSql, actor: string, action: string, id: string, before?: Key, after?: Key) {
-    await recordChange(tx, { actor, action, targetType: "key", targetId: id, before, after }, { type: "key", id });
-  }
-
-  async function checkQuota(tx: TransactionSql, space: KeySpace, input: NewKey): Promise<void> {
-    const { maxKeysPerWorkspace, maxUserKeysPerMember, maxOrganizationKeysPerWorkspace } = space.quotas;
-    // Keys replaced by rotation do not count: rotating never needs a free slot.
-    const [counts] = await tx<{ total: number; user_keys: number; org_keys: number }[]>`
-      select count(*)::int as total,
-             count(*) filter (where owner_type = 'user' and owner_member_id = ${input.memberId || null})::int as user_keys,
-             count(*) filter (where owner_type = 'organization')::int as org_keys
-      from keys where workspace_id = ${input.workspaceId} and key_space_id = ${space.id} and rotated_to_id is null`;
-    const c = counts!;
-    if (maxKeysPerWorkspace && c.total >= maxKeysPerWorkspace) {
-      throw new AdminError("resource_exhausted", `the workspace already has ${c.total} of ${maxKeysPerWorkspace} keys`);
-    }
-    if (input.ownerType === "user" && maxUserKeysPerMember && c.user_keys >= maxUserKeysPerMember) {
-      throw new AdminError("resource_exhausted", `the member already has ${c.user_keys} of ${maxUserKeysPerMember} user keys`);
-    }
-    if (input.ownerType === "organization" && maxOrganizationKeysPerWorkspace && c.org_keys >= maxOrganizationKeysPerWorkspace) {
-      throw new AdminError(
-        "resource_exhausted",
-        `the workspace already has ${c.org_keys} of ${maxOrganizationKeysPerWorkspace} organization keys`,
-      );
-    }
-  }
-
-  async function checkOwner(tx: TransactionSql, space: KeySpace, input: NewKey): Promise<void> {
-    if (input.ownerType === "user" && !input.memberId) throw invalid("member_id", "is required for user keys");
-    if (space.creatorRoles.length > 0 && !input.memberId) {
-      throw invalid("member_id", "is required: this key space limits key creation to some roles");
-    }
-    if (!input.memberId) return;
-    const [member] = await tx<MemberRow[]>`select * from members where id = ${input.memberId}`;
-    if (!member || member.workspace_id !== input.workspaceId) throw invalid("member_id", "is not a member of the workspace");
-    if (member.status !== "active") throw new AdminError("failed_precondition", "the member's account is closed");
-    if (space.creatorRoles.length > 0 && !space.creatorRoles.includes(member.role)) {
-      throw new AdminError(
-        "permission_denied",
-        `members with role ${JSON.stringify(member.role)} may not create keys; allowed: ${space.creatorRoles.join(", ")}`,
-      );
-    }
+  async function audited(
+    tx: TransactionSql,
+    actor: string,
+    action: string,
+    id: string,
+    before?: Key,
+    after?: Key,
+  ) {
+    await recordChange(
+      tx,
+      { actor, action, targetType: "key", targetId: id, before, after },
+      { type: "key", id },
+    );
   }
 
   return {
@@ -150,34 +108,49 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
       options: { allowSystem?: boolean; onlyIfFirst?: boolean } = {},
     ): Promise<IssuedKey> {
       checkWebhook(input.rejectionWebhookUrl);
-      if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) throw invalid("expires_at", "is in the past");
-      return sql.begin(async (tx) => {
+      if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
+        throw invalid("expires_at", "is in the past");
+      return transact(async (tx) => {
         const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${input.keySpaceId}`;
-        if (!spaceRow || (spaceRow.system && !options.allowSystem)) throw notFound("key space", input.keySpaceId);
+        if (!spaceRow || (spaceRow.system && !options.allowSystem))
+          throw notFound("key space", input.keySpaceId);
         const space = toKeySpace(spaceRow);
         // Locking the workspace row serialises creates per workspace, so quotas hold under racing creates.
-        const [ws] = await tx<WorkspaceRow[]>`select * from workspaces where id = ${input.workspaceId} for update`;
+        const [ws] = await tx<
+          WorkspaceRow[]
+        >`select * from workspaces where id = ${input.workspaceId} for update`;
         if (!ws || (ws.system && !options.allowSystem)) throw notFound("workspace", input.workspaceId);
         if (options.onlyIfFirst) {
-          const [any] = await tx`select 1 from keys where key_space_id = ${space.id} and workspace_id = ${ws.id} limit 1`;
+          const [any] =
+            await tx`select 1 from keys where key_space_id = ${space.id} and workspace_id = ${ws.id} limit 1`;
           if (any) throw new AdminError("already_exists", "a key exists already");
         }
         if (input.idempotencyKey) {
-          const [prior] = await tx<{ fingerprint: Buffer; key_id: string; sealed_secret: Buffer | null; created_at: Date }[]>`
+          const [prior] = await tx<
+            { fingerprint: Buffer; key_id: string; sealed_secret: Buffer | null; created_at: Date }[]
+          >`
             select * from idempotency where workspace_id = ${ws.id} and idempotency_key = ${input.idempotencyKey}`;
           if (prior) {
             if (!prior.fingerprint.equals(fingerprint(input))) {
-              throw new AdminError("failed_precondition", "idempotency_key was already used with a different request");
+              throw new AdminError(
+                "failed_precondition",
+                "idempotency_key was already used with a different request",
+              );
             }
             const [row] = await tx<KeyRow[]>`select * from keys where id = ${prior.key_id}`;
-            if (!row) throw new AdminError("failed_precondition", "the key created under this idempotency_key was deleted");
+            if (!row)
+              throw new AdminError(
+                "failed_precondition",
+                "the key created under this idempotency_key was deleted",
+              );
             const fresh = Date.now() - prior.created_at.getTime() < REPLAY_WINDOW_MS;
             const secret = fresh && prior.sealed_secret ? (sealer.open(prior.sealed_secret) ?? "") : "";
             return { key: toKey(row), secret };
           }
         }
         const bad = unknownScope(space.scopeModel, input.scopes);
-        if (bad !== undefined) throw invalid("scopes", `${JSON.stringify(bad)} is not a scope of key space ${space.name}`);
+        if (bad !== undefined)
+          throw invalid("scopes", `${JSON.stringify(bad)} is not a scope of key space ${space.name}`);
         await checkOwner(tx, space, input);
         await checkQuota(tx, space, input);
         const issued = await insertKey(
@@ -213,12 +186,13 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
     /** Changes a key's name, scopes, metadata, limits, webhook or expiry; effective on the next check. */
     async update(actor: string, id: string, patch: KeyPatch): Promise<Key> {
       if (patch.rejectionWebhookUrl !== undefined) checkWebhook(patch.rejectionWebhookUrl);
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const row = await lockKey(tx, id);
         if (patch.scopes) {
           const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${row.key_space_id}`;
           const bad = unknownScope(toKeySpace(spaceRow!).scopeModel, patch.scopes);
-          if (bad !== undefined) throw invalid("scopes", `${JSON.stringify(bad)} is not a scope of this key space`);
+          if (bad !== undefined)
+            throw invalid("scopes", `${JSON.stringify(bad)} is not a scope of this key space`);
         }
         const limits = patch.limits === undefined ? row.limits : patch.limits;
         const [updated] = await tx<KeyRow[]>`
@@ -238,7 +212,7 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
 
     /** Issues a new key with a new secret and public part; the old one works for the grace period (0: dies now). */
     async rotate(actor: string, id: string, graceSeconds?: number): Promise<IssuedKey & { previous: Key }> {
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const row = await lockKey(tx, id);
         const old = toKey(row);
         if (old.status !== "active") throw new AdminError("failed_precondition", `the key is ${old.status}`);
@@ -246,7 +220,13 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
         const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${row.key_space_id}`;
         const space = toKeySpace(spaceRow!);
         const [ws] = await tx<WorkspaceRow[]>`select * from workspaces where id = ${row.workspace_id}`;
-        const issued = await insertKey(tx, space, ws!.key_segment, { ...row, rotated_from_id: row.id, rotated_to_id: null }, actor);
+        const issued = await insertKey(
+          tx,
+          space,
+          ws!.key_segment,
+          { ...row, rotated_from_id: row.id, rotated_to_id: null },
+          actor,
+        );
         const grace = graceSeconds ?? space.rotationGraceSeconds;
         const [prev] =
           grace > 0
@@ -266,7 +246,7 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
 
     /** Stops a key at once; it stays listed and can be activated again unchanged. */
     async revoke(actor: string, id: string): Promise<Key> {
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const row = await lockKey(tx, id);
         const [updated] = await tx<KeyRow[]>`
           update keys set revoked_at = coalesce(revoked_at, now()), updated_at = now() where id = ${id} returning *`;
@@ -278,9 +258,10 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
 
     /** Re-activates a revoked key with its old value; a key replaced by rotation stays dead. */
     async activate(actor: string, id: string): Promise<Key> {
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const row = await lockKey(tx, id);
-        if (row.rotated_to_id) throw new AdminError("failed_precondition", "the key was rotated; use its successor");
+        if (row.rotated_to_id)
+          throw new AdminError("failed_precondition", "the key was rotated; use its successor");
         const [updated] = await tx<KeyRow[]>`
           update keys set revoked_at = null, updated_at = now() where id = ${id} returning *`;
         const after = toKey(updated!);
@@ -291,7 +272,7 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
 
     /** Deletes a key for good: it is revoked first, and its usage history goes with it. */
     async delete(actor: string, id: string): Promise<void> {
-      await sql.begin(async (tx) => {
+      await transact(async (tx) => {
         const row = await lockKey(tx, id);
         await tx`update keys set revoked_at = coalesce(revoked_at, now()) where id = ${id}`;
         await tx`delete from key_usage where key_id = ${id}`;
@@ -302,39 +283,7 @@ export function createKeyService({ sql, digest, sealer }: KeyServiceOptions) {
       });
     },
 
-    /** Reads one key. */
-    async get(id: string): Promise<Key> {
-      const [row] = await sql<KeyRow[]>`select * from keys where id = ${id}`;
-      if (!row) throw notFound("key", id);
-      return toKey(row);
-    },
-
-    /** Lists keys, oldest first, filtered by workspace, key space, owner and status. */
-    async list(filter: {
-      workspaceId: string;
-      keySpaceId: string;
-      ownerMemberId: string;
-      status: KeyStatus | "";
-      pageSize: number;
-      pageToken: string;
-    }): Promise<{ keys: Key[]; nextPageToken: string }> {
-      const limit = pageSize(filter.pageSize);
-      const cursor = decodePageToken(filter.pageToken);
-      const rows = await sql<KeyRow[]>`
-        select * from keys
-        where (${filter.workspaceId} = '' or workspace_id = ${filter.workspaceId})
-          and (${filter.keySpaceId} = '' or key_space_id = ${filter.keySpaceId})
-          and (${filter.ownerMemberId} = '' or owner_member_id = ${filter.ownerMemberId})
-          and (${filter.status} = ''
-               or (${filter.status} = 'revoked' and revoked_at is not null)
-               or (${filter.status} = 'expired' and revoked_at is null and expires_at <= now())
-               or (${filter.status} = 'active' and revoked_at is null and (expires_at is null or expires_at > now())))
-          and (${filter.keySpaceId} = ${ROOT_KEY_SPACE_ID} or key_space_id <> ${ROOT_KEY_SPACE_ID})
-          and (${cursor === null} or (created_at, id) > (${cursor?.at ?? null}::timestamptz, ${cursor?.id ?? null}))
-        order by created_at, id limit ${limit + 1}`;
-      const { page, nextPageToken } = paginate(rows, limit);
-      return { keys: page.map((r) => toKey(r)), nextPageToken };
-    },
+    ...createKeyQueries(sql),
   };
 }
 

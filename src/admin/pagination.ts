@@ -39,7 +39,8 @@ export function paginate<T extends { id: string; created_at: Date }>(
   const last = page[page.length - 1];
   return {
     page,
-    nextPageToken: rows.length > limit && last ? encodePageToken({ at: last.created_at.toISOString(), id: last.id }) : "",
+    nextPageToken:
+      rows.length > limit && last ? encodePageToken({ at: last.created_at.toISOString(), id: last.id }) : "",
   };
 }
 

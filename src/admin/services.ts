@@ -1,8 +1,9 @@
 import type { Sql } from "postgres";
 import type { Digester } from "../domain/digest.js";
+import type { Announce } from "./audit.js";
 import { AdminError } from "./errors.js";
-import { ROOT_KEY_SPACE_ID, createKeySpaceService } from "./key-spaces.js";
-import { type IssuedKey, createKeyService } from "./keys.js";
+import { createKeySpaceService, ROOT_KEY_SPACE_ID } from "./key-spaces.js";
+import { createKeyService, type IssuedKey } from "./keys.js";
 import { createSealer } from "./sealer.js";
 import { createWorkspaceService } from "./workspaces.js";
 
@@ -10,13 +11,33 @@ const ROOT_WORKSPACE_ID = "ws_keymesh";
 const ADMIN_SCOPES = ["admin:read", "admin:write", "admin:root"];
 
 /** Creates every admin service over one `sql` pool. */
-export function createAdminServices(options: { sql: Sql; digest: Digester; pepper: string }) {
-  const { sql } = options;
-  const keys = createKeyService({ sql, digest: options.digest, sealer: createSealer(options.pepper) });
+export function createAdminServices(options: {
+  sql: Sql;
+  digest: Digester;
+  pepper: string;
+  announce?: Announce;
+}) {
+  const { sql, announce } = options;
+  const keys = createKeyService({
+    sql,
+    digest: options.digest,
+    sealer: createSealer(options.pepper),
+    announce,
+  });
 
-  async function createRootKey(actor: string, name: string, scopes: string[], onlyIfFirst = false): Promise<IssuedKey> {
+  async function createRootKey(
+    actor: string,
+    name: string,
+    scopes: string[],
+    onlyIfFirst = false,
+  ): Promise<IssuedKey> {
     const bad = scopes.find((s) => !ADMIN_SCOPES.includes(s));
-    if (bad) throw new AdminError("invalid_argument", `scopes: ${JSON.stringify(bad)} is not one of ${ADMIN_SCOPES.join(", ")}`, "scopes");
+    if (bad)
+      throw new AdminError(
+        "invalid_argument",
+        `scopes: ${JSON.stringify(bad)} is not one of ${ADMIN_SCOPES.join(", ")}`,
+        "scopes",
+      );
     return keys.create(
       actor,
       {
@@ -38,8 +59,8 @@ export function createAdminServices(options: { sql: Sql; digest: Digester; peppe
 
   return {
     sql,
-    keySpaces: createKeySpaceService(sql),
-    workspaces: createWorkspaceService(sql),
+    keySpaces: createKeySpaceService(sql, announce),
+    workspaces: createWorkspaceService(sql, announce),
     keys,
     createRootKey,
     /** Creates the first root key, once; returns undefined when one exists already. */

@@ -1,8 +1,8 @@
 import type { Sql, TransactionSql } from "postgres";
 import { randomBase32 } from "../domain/encoding.js";
 import type { Limit, Member, MemberStatus, Workspace, WorkspaceStatus } from "../domain/types.js";
-import { type MemberRow, type WorkspaceRow, toMember, toWorkspace } from "../store/rows.js";
-import { recordChange } from "./audit.js";
+import { type MemberRow, toMember, toWorkspace, type WorkspaceRow } from "../store/rows.js";
+import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
 import { decodePageToken, definedFields, pageSize, paginate } from "./pagination.js";
@@ -31,7 +31,8 @@ export interface WorkspacePatch {
 }
 
 /** Creates and changes workspaces and their members; every change is audited and announced. */
-export function createWorkspaceService(sql: Sql) {
+export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) {
+  const transact = createTransact(sql, announce);
   async function lockWorkspace(tx: TransactionSql, id: string): Promise<WorkspaceRow> {
     const [row] = await tx<WorkspaceRow[]>`select * from workspaces where id = ${id} for update`;
     if (!row || row.system) throw notFound("workspace", id);
@@ -42,7 +43,7 @@ export function createWorkspaceService(sql: Sql) {
     /** Creates a workspace; a missing key segment gets a random one. */
     async create(actor: string, input: NewWorkspace): Promise<Workspace> {
       const segment = input.keySegment || randomBase32(6).toLowerCase();
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const [taken] = await tx`select 1 from workspaces where key_segment = ${segment}`;
         if (taken) throw new AdminError("already_exists", `key segment ${JSON.stringify(segment)} is taken`);
         const [row] = await tx<WorkspaceRow[]>`
@@ -55,7 +56,13 @@ export function createWorkspaceService(sql: Sql) {
         const workspace = toWorkspace(row!);
         await recordChange(
           tx,
-          { actor, action: "workspace.create", targetType: "workspace", targetId: workspace.id, after: workspace },
+          {
+            actor,
+            action: "workspace.create",
+            targetType: "workspace",
+            targetId: workspace.id,
+            after: workspace,
+          },
           { type: "workspace", id: workspace.id },
         );
         return workspace;
@@ -64,11 +71,12 @@ export function createWorkspaceService(sql: Sql) {
 
     /** Applies `patch` to a workspace. */
     async update(actor: string, id: string, patch: WorkspacePatch): Promise<Workspace> {
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         const row = await lockWorkspace(tx, id);
         const before = toWorkspace(row);
         if (patch.ownerMemberId) {
-          const [owner] = await tx`select 1 from members where id = ${patch.ownerMemberId} and workspace_id = ${id}`;
+          const [owner] =
+            await tx`select 1 from members where id = ${patch.ownerMemberId} and workspace_id = ${id}`;
           if (!owner) throw invalid("owner_member_id", "is not a member of this workspace");
         }
         const next = { ...before, ...definedFields(patch) };
@@ -114,7 +122,7 @@ export function createWorkspaceService(sql: Sql) {
       actor: string,
       input: { workspaceId: string; name: string; role: string; accountOwner: boolean },
     ): Promise<Member> {
-      return sql.begin(async (tx) => {
+      return transact(async (tx) => {
         await lockWorkspace(tx, input.workspaceId);
         const [row] = await tx<MemberRow[]>`
           insert into members (id, workspace_id, name, role)
@@ -125,7 +133,13 @@ export function createWorkspaceService(sql: Sql) {
         }
         await recordChange(
           tx,
-          { actor, action: "member.add", targetType: "member", targetId: member.id, after: { ...member, accountOwner: input.accountOwner } },
+          {
+            actor,
+            action: "member.add",
+            targetType: "member",
+            targetId: member.id,
+            after: { ...member, accountOwner: input.accountOwner },
+          },
           { type: "workspace", id: input.workspaceId },
         );
         return member;
@@ -133,8 +147,12 @@ export function createWorkspaceService(sql: Sql) {
     },
 
     /** Changes a member's role or status; closing a member stops their user keys. */
-    async updateMember(actor: string, id: string, patch: { role?: string; status?: MemberStatus }): Promise<Member> {
-      return sql.begin(async (tx) => {
+    async updateMember(
+      actor: string,
+      id: string,
+      patch: { role?: string; status?: MemberStatus },
+    ): Promise<Member> {
+      return transact(async (tx) => {
         const [row] = await tx<MemberRow[]>`select * from members where id = ${id} for update`;
         if (!row) throw notFound("member", id);
         const before = toMember(row);
@@ -154,7 +172,9 @@ export function createWorkspaceService(sql: Sql) {
     /** Lists a workspace's members. */
     async listMembers(workspaceId: string): Promise<Member[]> {
       await this.get(workspaceId);
-      const rows = await sql<MemberRow[]>`select * from members where workspace_id = ${workspaceId} order by created_at, id`;
+      const rows = await sql<
+        MemberRow[]
+      >`select * from members where workspace_id = ${workspaceId} order by created_at, id`;
       return rows.map(toMember);
     },
   };

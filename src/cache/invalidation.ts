@@ -3,29 +3,35 @@ import type { Logger } from "../log.js";
 import { CHANGES_CHANNEL, type Change } from "../store/db.js";
 import type { KeyCache } from "./key-cache.js";
 
+/** Drops from the caches whatever `change` makes stale. */
+export function applyChange(
+  targets: { keys: KeyCache; keySpaces: { invalidate(): void } },
+  change: Change,
+): void {
+  switch (change.type) {
+    case "key":
+      targets.keys.invalidate((e) => e.key.id === change.id);
+      break;
+    case "workspace":
+      targets.keys.invalidate((e) => e.workspace.id === change.id);
+      break;
+    case "member":
+      targets.keys.invalidate((e) => e.owner?.id === change.id || e.workspace.ownerMemberId === change.id);
+      break;
+    case "key_space":
+      targets.keySpaces.invalidate();
+      targets.keys.invalidate((e) => e.key.keySpaceId === change.id);
+      break;
+  }
+}
+
 /** Listens for change notifications and drops what they make stale; returns a stop function. */
 export async function listenForChanges(
   sql: Sql,
   targets: { keys: KeyCache; keySpaces: { invalidate(): void } },
   logger: Logger,
 ): Promise<{ stop(): Promise<void> }> {
-  const apply = (change: Change) => {
-    switch (change.type) {
-      case "key":
-        targets.keys.invalidate((e) => e.key.id === change.id);
-        break;
-      case "workspace":
-        targets.keys.invalidate((e) => e.workspace.id === change.id);
-        break;
-      case "member":
-        targets.keys.invalidate((e) => e.owner?.id === change.id || e.workspace.ownerMemberId === change.id);
-        break;
-      case "key_space":
-        targets.keySpaces.invalidate();
-        targets.keys.invalidate((e) => e.key.keySpaceId === change.id);
-        break;
-    }
-  };
+  const apply = (change: Change) => applyChange(targets, change);
   const subscription = await sql.listen(
     CHANGES_CHANNEL,
     (payload) => {

@@ -6,8 +6,11 @@ export type CacheHit = { kind: "hit"; entry: KeyEntry } | { kind: "miss" } | { k
 /** An in-process cache of key entries by digest, with a bounded negative cache for unknown digests. */
 export interface KeyCache {
   get(digestHex: string): CacheHit;
-  set(digestHex: string, entry: KeyEntry): void;
-  setMissing(digestHex: string): void;
+  /** Counts invalidations; a lookup that began before one must not fill the cache with what it read. */
+  readonly generation: number;
+  /** Stores an entry read at `generation`, unless an invalidation has happened since. */
+  set(digestHex: string, entry: KeyEntry, generation?: number): void;
+  setMissing(digestHex: string, generation?: number): void;
   /** Drops every entry that `matches`; used when a key, workspace, member or key space changes. */
   invalidate(matches: (entry: KeyEntry) => boolean): void;
   /** Drops everything, for when change notifications may have been missed. */
@@ -26,6 +29,7 @@ export function createKeyCache(options: {
   const now = options.now ?? Date.now;
   const positive = new Map<string, { entry: KeyEntry; until: number }>();
   const negative = new Map<string, number>();
+  let generation = 0;
 
   function bound<V>(map: Map<string, V>, max: number) {
     // Maps iterate in insertion order, so the first key is the oldest entry.
@@ -47,26 +51,33 @@ export function createKeyCache(options: {
       }
       return { kind: "unknown" };
     },
-    set(digestHex, entry) {
+    set(digestHex, entry, readAt = generation) {
+      if (readAt !== generation) return;
       negative.delete(digestHex);
       positive.delete(digestHex);
       positive.set(digestHex, { entry, until: now() + options.ttlMs });
       bound(positive, options.maxEntries);
     },
-    setMissing(digestHex) {
+    setMissing(digestHex, readAt = generation) {
+      if (readAt !== generation) return;
       if (options.negativeMaxEntries === 0 || options.negativeTtlMs === 0) return;
       negative.delete(digestHex);
       negative.set(digestHex, now() + options.negativeTtlMs);
       bound(negative, options.negativeMaxEntries);
     },
     invalidate(matches) {
+      generation++;
       for (const [digest, { entry }] of positive) if (matches(entry)) positive.delete(digest);
       // A change can make an unknown digest known (a created or re-activated key), so misses go too.
       negative.clear();
     },
     clear() {
+      generation++;
       positive.clear();
       negative.clear();
+    },
+    get generation() {
+      return generation;
     },
     get size() {
       return positive.size;

@@ -19,7 +19,10 @@ export interface ApprovalGate {
   /** Creates a pending approval and returns its id. */
   open(request: ApprovalRequest): Promise<string>;
   /** Uses up an approved approval for the same key, method, path and body; false when there is none to use. */
-  redeem(id: string, match: { keyId: string; method: string; path: string; bodyDigest: Buffer }): Promise<boolean>;
+  redeem(
+    id: string,
+    match: { keyId: string; method: string; path: string; bodyDigest: Buffer },
+  ): Promise<boolean>;
 }
 
 /** The digest that ties an approval to one request body. */
@@ -30,10 +33,14 @@ export function bodyDigest(body: Uint8Array | undefined): Buffer {
 }
 
 // Headers that carry credentials or session state; they never reach the approvals table.
-const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-keymesh-approval)$/;
+const SECRET_HEADERS =
+  /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-keymesh-approval)$/;
 
 /** Copies request headers without credentials: the sources of the key space and the usual secret headers. */
-export function strippedHeaders(headers: ReadonlyMap<string, string>, credentialHeaders: readonly string[]): Record<string, string> {
+export function strippedHeaders(
+  headers: ReadonlyMap<string, string>,
+  credentialHeaders: readonly string[],
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of headers) {
     if (SECRET_HEADERS.test(name) || credentialHeaders.includes(name)) continue;
@@ -49,15 +56,28 @@ export async function gateApproval(
   request: { method: string; path: string; headers: ReadonlyMap<string, string>; body?: Uint8Array },
   key: { keyId: string; workspaceId: string; keySpaceId: string; credentialHeaders: readonly string[] },
   scope: string,
-): Promise<{ kind: "pass" } | { kind: "refused"; message: string } | { kind: "pending"; id: string } | { kind: "unsupported" }> {
+): Promise<
+  | { kind: "pass" }
+  | { kind: "refused"; message: string }
+  | { kind: "pending"; id: string }
+  | { kind: "unsupported" }
+> {
   if (!gate) return { kind: "unsupported" };
   const digest = bodyDigest(request.body);
   const ticket = request.headers.get(header);
   if (ticket) {
-    const redeemed = await gate.redeem(ticket, { keyId: key.keyId, method: request.method, path: request.path, bodyDigest: digest });
+    const redeemed = await gate.redeem(ticket, {
+      keyId: key.keyId,
+      method: request.method,
+      path: request.path,
+      bodyDigest: digest,
+    });
     return redeemed
       ? { kind: "pass" }
-      : { kind: "refused", message: "the approval is not approved for this key and request, has expired, or was used already" };
+      : {
+          kind: "refused",
+          message: "the approval is not approved for this key and request, has expired, or was used already",
+        };
   }
   const id = await gate.open({
     keyId: key.keyId,

@@ -1,7 +1,7 @@
 import type { RateLimiter } from "../ratelimit/limiter.js";
 import { type ApprovalGate, gateApproval } from "./approvals.js";
 import type { Authorizer, CheckRequest } from "./check-request.js";
-import { readCredential } from "./credentials.js";
+import { type Presented, readCredential } from "./credentials.js";
 import { type Digester, digestsEqual } from "./digest.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
@@ -14,8 +14,9 @@ import type { DenyReason, Verdict } from "./verdict.js";
 /** A cache the authorizer reads through; see src/cache/key-cache.ts. */
 export interface EntryCache {
   get(digestHex: string): { kind: "hit"; entry: KeyEntry } | { kind: "miss" } | { kind: "unknown" };
-  set(digestHex: string, entry: KeyEntry): void;
-  setMissing(digestHex: string): void;
+  readonly generation: number;
+  set(digestHex: string, entry: KeyEntry, generation?: number): void;
+  setMissing(digestHex: string, generation?: number): void;
 }
 
 /** Everything the authorizer depends on, each behind a small interface. */
@@ -45,13 +46,21 @@ function deny(reason: DenyReason, message: string): Verdict {
   return { kind: "deny", reason, message, limits: [] };
 }
 
-async function resolveSpace(o: AuthorizerOptions, req: CheckRequest): Promise<KeySpace | undefined | "ambiguous"> {
+function present(space: KeySpace, req: CheckRequest): Presented {
+  if (req.presentedKey === undefined) return readCredential(space.credentialSources, req.headers);
+  return req.presentedKey ? { kind: "found", value: req.presentedKey, header: "" } : { kind: "missing" };
+}
+
+async function resolveSpace(
+  o: AuthorizerOptions,
+  req: CheckRequest,
+): Promise<KeySpace | undefined | "ambiguous"> {
   const named = req.keySpace || o.defaultKeySpace;
   if (named) return o.keySpaces.get(named);
   // No key space named: the one whose sources and layout accept the presented key.
   const matches: KeySpace[] = [];
   for (const space of await o.keySpaces.all()) {
-    const presented = readCredential(space.credentialSources, req.headers);
+    const presented = present(space, req);
     if (presented.kind === "found" && parsePresentedKey(space.format, presented.value)) matches.push(space);
   }
   if (matches.length > 1) return "ambiguous";
@@ -66,48 +75,58 @@ function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: str
     return deny("disabled", "the API key's owner has closed their account");
   }
   if (workspace.status !== "active") return deny("workspace_disabled", "the workspace is disabled");
-  if (!workspace.apiAccess) return deny("api_access_disabled", "API access is not included in the workspace's plan");
+  if (!workspace.apiAccess)
+    return deny("api_access_disabled", "API access is not included in the workspace's plan");
   const maxAgeDays = workspace.maxKeyAgeDays || space.maxKeyAgeDays;
   if (maxAgeDays > 0) {
     const deadline = key.createdAt.getTime() + maxAgeDays * DAY_MS;
     if (now >= deadline) {
-      return deny("key_too_old", `the API key is older than the ${maxAgeDays}-day rotation policy; rotate it`);
+      return deny(
+        "key_too_old",
+        `the API key is older than the ${maxAgeDays}-day rotation policy; rotate it`,
+      );
     }
     const warnDays = space.keyAgeWarningDays || 7;
     if (deadline - now <= warnDays * DAY_MS) {
       const days = Math.ceil((deadline - now) / DAY_MS);
-      warnings.push(`key must be rotated within ${days} day${days === 1 ? "" : "s"} (${maxAgeDays}-day policy)`);
+      warnings.push(
+        `key must be rotated within ${days} day${days === 1 ? "" : "s"} (${maxAgeDays}-day policy)`,
+      );
     }
   }
   return undefined;
 }
 
-// Concurrent misses for one digest share a single lookup, so a burst on a cold key costs one query, not hundreds.
-const inflight = new WeakMap<AuthorizerOptions, Map<string, Promise<KeyEntry | undefined>>>();
+type Inflight = Map<string, Promise<KeyEntry | undefined>>;
 
-function lookupOnce(o: AuthorizerOptions, hex: string, digest: Buffer): Promise<KeyEntry | undefined> {
-  let pending = inflight.get(o);
-  if (!pending) inflight.set(o, (pending = new Map()));
-  const running = pending.get(hex);
+// Concurrent misses for one digest share a single lookup, so a burst on a cold key costs one query, not hundreds.
+function lookupOnce(
+  o: AuthorizerOptions,
+  inflight: Inflight,
+  hex: string,
+  digest: Buffer,
+): Promise<KeyEntry | undefined> {
+  const running = inflight.get(hex);
   if (running) return running;
-  const map = pending;
+  // A change committed while the query runs may not be in what it reads, so such a result is not cached.
+  const readAt = o.cache.generation;
   const lookup = o.lookup
     .findByDigest(digest)
     .then((entry) => {
-      if (entry) o.cache.set(hex, entry);
-      else o.cache.setMissing(hex);
+      if (entry) o.cache.set(hex, entry, readAt);
+      else o.cache.setMissing(hex, readAt);
       return entry;
     })
-    .finally(() => map.delete(hex));
-  map.set(hex, lookup);
+    .finally(() => inflight.delete(hex));
+  inflight.set(hex, lookup);
   return lookup;
 }
 
-async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict> {
+async function decide(o: AuthorizerOptions, inflight: Inflight, req: CheckRequest): Promise<Verdict> {
   const space = await resolveSpace(o, req);
   if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
   if (!space) return deny("not_found", "the API key is not valid");
-  const presented = readCredential(space.credentialSources, req.headers);
+  const presented = present(space, req);
   if (presented.kind === "missing") return deny("missing", "an API key is required");
   if (presented.kind === "malformed") return deny("malformed", "the API key is malformed");
   const canonical = parsePresentedKey(space.format, presented.value);
@@ -117,7 +136,7 @@ async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict>
   const hex = digest.toString("hex");
   const cached = o.cache.get(hex);
   if (cached.kind === "miss") return deny("not_found", "the API key is not valid");
-  const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, hex, digest);
+  const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, inflight, hex, digest);
   if (!entry) return deny("not_found", "the API key is not valid");
   // A key from another key space answers exactly like an unknown one: no hint that it exists elsewhere.
   if (!digestsEqual(entry.digest, digest) || entry.key.keySpaceId !== space.id) {
@@ -132,7 +151,8 @@ async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict>
   const route = matchRoute(space.routes, req.method, req.path);
   const required = req.scopes.length > 0 ? req.scopes : (route?.scopes ?? space.defaultScopes);
   const scopes = decideScopes(space.scopeModel, entry.key.scopes, required);
-  if (scopes.kind === "denied") return deny("insufficient_scope", `the API key lacks the scope ${scopes.scope}`);
+  if (scopes.kind === "denied")
+    return deny("insufficient_scope", `the API key lacks the scope ${scopes.scope}`);
   if (scopes.kind === "approval") {
     const gate = await gateApproval(
       o.approvals,
@@ -142,14 +162,20 @@ async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict>
         keyId: entry.key.id,
         workspaceId: entry.workspace.id,
         keySpaceId: space.id,
-        credentialHeaders: space.credentialSources.map((s) => (s.kind === "header" ? s.header : "authorization")),
+        credentialHeaders: space.credentialSources.map((s) =>
+          s.kind === "header" ? s.header : "authorization",
+        ),
       },
       scopes.scope,
     );
     if (gate.kind === "refused") return deny("insufficient_scope", gate.message);
     if (gate.kind !== "pass") {
-      const verdict = deny("approval_required", `the scope ${scopes.scope} needs a human approval; the request was queued`);
-      if (gate.kind === "pending" && verdict.kind === "deny") verdict.approval = { id: gate.id, status: "pending" };
+      const verdict = deny(
+        "approval_required",
+        `the scope ${scopes.scope} needs a human approval; the request was queued`,
+      );
+      if (gate.kind === "pending" && verdict.kind === "deny")
+        verdict.approval = { id: gate.id, status: "pending" };
       return verdict;
     }
   }
@@ -168,19 +194,21 @@ async function decide(o: AuthorizerOptions, req: CheckRequest): Promise<Verdict>
       workspaceId: workspace.id,
       ownerType: key.ownerType,
       ownerMemberId: key.ownerMemberId,
-      actingMemberId: key.ownerType === "organization" ? workspace.ownerMemberId || key.ownerMemberId : key.ownerMemberId,
+      actingMemberId:
+        key.ownerType === "organization" ? workspace.ownerMemberId || key.ownerMemberId : key.ownerMemberId,
       scopes: key.scopes,
       name: key.name,
       metadata: key.metadata,
     },
     limits: limited.limits,
     warnings,
-    stripHeaders: space.forwardCredential ? [] : [presented.header],
+    stripHeaders: space.forwardCredential || !presented.header ? [] : [presented.header],
   };
 }
 
 /** Creates the authorizer: it answers every request with a verdict within the deadline, and never throws. */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
+  const inflight: Inflight = new Map();
   return {
     check(request) {
       let timer: NodeJS.Timeout | undefined;
@@ -190,8 +218,11 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
           options.deadlineMs,
         );
       });
-      const decision = decide(options, request).catch(
-        (error: unknown): Verdict => ({ kind: "error", message: error instanceof Error ? error.message : String(error) }),
+      const decision = decide(options, inflight, request).catch(
+        (error: unknown): Verdict => ({
+          kind: "error",
+          message: error instanceof Error ? error.message : String(error),
+        }),
       );
       return Promise.race([decision, deadline]).finally(() => clearTimeout(timer));
     },

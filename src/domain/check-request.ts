@@ -11,6 +11,8 @@ export interface CheckRequest {
   headers: ReadonlyMap<string, string>;
   /** Rate-limit cost override; 0 means the route rule's cost or 1. */
   cost: number;
+  /** A key handed over directly (KeyVerify), instead of being read from the headers the key space names. */
+  presentedKey?: string;
   /** The request body when the proxy forwards it, for approvals. */
   body?: Uint8Array;
 }

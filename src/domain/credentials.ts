@@ -13,14 +13,20 @@ function fromAuthorization(value: string, scheme: "bearer" | "basic"): string | 
   if (scheme === "bearer") return token;
   const decoded = Buffer.from(token, "base64").toString("utf8");
   // Base64 that does not round-trip, or no colon, is not an id:secret pair.
-  if (!decoded.includes(":") || Buffer.from(decoded, "utf8").toString("base64").replace(/=+$/, "") !== token.replace(/=+$/, "")) {
+  if (
+    !decoded.includes(":") ||
+    Buffer.from(decoded, "utf8").toString("base64").replace(/=+$/, "") !== token.replace(/=+$/, "")
+  ) {
     return "";
   }
   return decoded;
 }
 
 /** Reads the key from the first configured source present in `headers` (lower-case names). */
-export function readCredential(sources: readonly CredentialSource[], headers: ReadonlyMap<string, string>): Presented {
+export function readCredential(
+  sources: readonly CredentialSource[],
+  headers: ReadonlyMap<string, string>,
+): Presented {
   for (const source of sources) {
     const header = source.kind === "header" ? source.header : "authorization";
     const raw = headers.get(header);

@@ -78,7 +78,8 @@ export function parsePresentedKey(format: KeyFormat, presented: string): string 
       if (colon < 0) return undefined;
       const id = presented.slice(0, colon);
       const secret = presented.slice(colon + 1);
-      if (!id.startsWith(format.idPrefix) || !/^[0-9A-Z]+$/.test(id.slice(format.idPrefix.length))) return undefined;
+      if (!id.startsWith(format.idPrefix) || !/^[0-9A-Z]+$/.test(id.slice(format.idPrefix.length)))
+        return undefined;
       if (id.length !== format.idPrefix.length + KEY_ID_LENGTH) return undefined;
       return checkBody(format, "", secret) ? presented : undefined;
     }

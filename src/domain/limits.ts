@@ -11,7 +11,9 @@ export function bucketsFor(entry: KeyEntry, space: KeySpace): Bucket[] {
   const workspaceLimits = workspace.workspaceLimits ?? space.defaultWorkspaceLimits;
   return [
     ...keyLimits.map((limit): Bucket => ({ id: `k:${key.id}:${limit.name}`, limit, appliesTo: "key" })),
-    ...workspaceLimits.map((limit): Bucket => ({ id: `w:${space.id}:${limit.name}`, limit, appliesTo: "workspace" })),
+    ...workspaceLimits.map(
+      (limit): Bucket => ({ id: `w:${space.id}:${limit.name}`, limit, appliesTo: "workspace" }),
+    ),
   ];
 }
 
@@ -32,7 +34,12 @@ export async function applyLimits(
   try {
     const result = await o.limiter.consume({ tag: entry.workspace.id, buckets, cost });
     if (!result.allowed) {
-      return { kind: "deny", reason: "rate_limited", message: "rate limit exceeded", limits: result.statuses };
+      return {
+        kind: "deny",
+        reason: "rate_limited",
+        message: "rate limit exceeded",
+        limits: result.statuses,
+      };
     }
     return { kind: "ok", limits: result.statuses };
   } catch (error) {

@@ -20,7 +20,11 @@ function compile(path: string): RegExp {
 }
 
 /** Returns the first rule whose method and path pattern match; the query string is ignored. */
-export function matchRoute(rules: readonly RouteRule[], method: string, rawPath: string): RouteRule | undefined {
+export function matchRoute(
+  rules: readonly RouteRule[],
+  method: string,
+  rawPath: string,
+): RouteRule | undefined {
   if (rules.length === 0) return undefined;
   let list = compiled.get(rules);
   if (!list) {

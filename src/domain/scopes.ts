@@ -1,7 +1,10 @@
 import type { ScopeLadder, ScopeModel } from "./types.js";
 
 /** Whether held scopes cover a requirement outright, only through a human approval, or not at all. */
-export type ScopeDecision = { kind: "granted" } | { kind: "approval"; scope: string } | { kind: "denied"; scope: string };
+export type ScopeDecision =
+  | { kind: "granted" }
+  | { kind: "approval"; scope: string }
+  | { kind: "denied"; scope: string };
 
 const SCOPE_SYNTAX = /^[A-Za-z0-9:._*\-/]{1,128}$/;
 
@@ -44,7 +47,11 @@ function decideOne(model: ScopeModel, held: ReadonlySet<string>, required: strin
 }
 
 /** Decides whether `held` scopes cover every `required` scope under the key space's scope model. */
-export function decideScopes(model: ScopeModel, held: readonly string[], required: readonly string[]): ScopeDecision {
+export function decideScopes(
+  model: ScopeModel,
+  held: readonly string[],
+  required: readonly string[],
+): ScopeDecision {
   const set = new Set(held);
   let pending: string | undefined;
   for (const scope of required) {

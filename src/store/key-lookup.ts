@@ -1,7 +1,16 @@
 import type { Sql } from "postgres";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory } from "../domain/key-entry.js";
 import type { KeySpace } from "../domain/types.js";
-import { type KeyRow, type KeySpaceRow, type MemberRow, type WorkspaceRow, toKey, toKeySpace, toMember, toWorkspace } from "./rows.js";
+import {
+  type KeyRow,
+  type KeySpaceRow,
+  type MemberRow,
+  toKey,
+  toKeySpace,
+  toMember,
+  toWorkspace,
+  type WorkspaceRow,
+} from "./rows.js";
 
 type JoinedRow = KeyRow & { ws: WorkspaceRow; owner: MemberRow | null };
 
@@ -18,17 +27,27 @@ export function createPostgresKeyLookup(sql: Sql): KeyLookup {
       if (!row) return undefined;
       const ws = { ...row.ws, created_at: new Date(row.ws.created_at) };
       const owner = row.owner ? { ...row.owner, created_at: new Date(row.owner.created_at) } : null;
-      const entry: KeyEntry = { key: toKey(row), digest: row.digest, workspace: toWorkspace(ws), owner: owner && toMember(owner) };
+      const entry: KeyEntry = {
+        key: toKey(row),
+        digest: row.digest,
+        workspace: toWorkspace(ws),
+        owner: owner && toMember(owner),
+      };
       return entry;
     },
   };
 }
 
 /** Reads key spaces from Postgres; callers cache the results. */
-export function createPostgresKeySpaces(sql: Sql): { load(idOrName: string): Promise<KeySpace | undefined>; loadAll(): Promise<KeySpace[]> } {
+export function createPostgresKeySpaces(sql: Sql): {
+  load(idOrName: string): Promise<KeySpace | undefined>;
+  loadAll(): Promise<KeySpace[]>;
+} {
   return {
     async load(idOrName) {
-      const [row] = await sql<KeySpaceRow[]>`select * from key_spaces where id = ${idOrName} or name = ${idOrName}`;
+      const [row] = await sql<
+        KeySpaceRow[]
+      >`select * from key_spaces where id = ${idOrName} or name = ${idOrName}`;
       return row && toKeySpace(row);
     },
     async loadAll() {

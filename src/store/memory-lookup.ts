@@ -2,7 +2,9 @@ import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "../d
 import type { KeySpace } from "../domain/types.js";
 
 /** An in-memory key lookup, for unit tests and embedding. */
-export function createMemoryKeyLookup(entries: KeyEntry[] = []): KeyLookup & { add(entry: KeyEntry): void; lookups: number } {
+export function createMemoryKeyLookup(
+  entries: KeyEntry[] = [],
+): KeyLookup & { add(entry: KeyEntry): void; lookups: number } {
   const byDigest = new Map(entries.map((e) => [e.digest.toString("hex"), e]));
   const lookup = {
     lookups: 0,

@@ -1,4 +1,4 @@
-import { readFile, readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { Sql } from "postgres";
 
@@ -12,7 +12,9 @@ export async function migrate(sql: Sql): Promise<string[]> {
     // One instance migrates at a time; the others wait here and then find nothing to do.
     await tx`select pg_advisory_xact_lock(7355608)`;
     await tx`create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())`;
-    const done = new Set((await tx<{ name: string }[]>`select name from schema_migrations`).map((r) => r.name));
+    const done = new Set(
+      (await tx<{ name: string }[]>`select name from schema_migrations`).map((r) => r.name),
+    );
     for (const file of files) {
       if (done.has(file)) continue;
       await tx.unsafe(await readFile(directory + file, "utf8"));

@@ -60,7 +60,11 @@ export interface KeySpaceRow {
 
 /** Maps a key row to the domain key, deriving its status at `now`. */
 export function toKey(row: KeyRow, now = Date.now()): Key {
-  const status = row.revoked_at ? "revoked" : row.expires_at && row.expires_at.getTime() <= now ? "expired" : "active";
+  const status = row.revoked_at
+    ? "revoked"
+    : row.expires_at && row.expires_at.getTime() <= now
+      ? "expired"
+      : "active";
   return {
     id: row.id,
     keySpaceId: row.key_space_id,

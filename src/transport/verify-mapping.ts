@@ -91,23 +91,11 @@ export function validateVerifyRequest(req: VerifyRequest): VerifyViolation | und
   return validateVerifyInput(verifyRequestToInput(req));
 }
 
-/** The Authorization header a presented key travels in, so the authorizer reads it like any HTTP credential. */
-export function authorizationFor(input: Pick<VerifyInput, "key" | "authorization">): string | undefined {
-  if (input.key) {
-    // id:secret keys are Basic credentials; every other layout is a bearer token.
-    return input.key.includes(":")
-      ? `Basic ${Buffer.from(input.key, "utf8").toString("base64")}`
-      : `Bearer ${input.key}`;
-  }
-  return input.authorization || undefined;
-}
-
-/** Turns a VerifyInput into the domain's CheckRequest. */
+/** Turns a VerifyInput into the domain's CheckRequest: a raw key is handed over as is, whatever header its key space reads. */
 export function verifyInputToCheck(input: VerifyInput): CheckRequest {
   const headers = new Map<string, string>();
-  const authorization = authorizationFor(input);
-  if (authorization !== undefined) headers.set("authorization", authorization);
-  return {
+  if (!input.key && input.authorization) headers.set("authorization", input.authorization);
+  const request: CheckRequest = {
     keySpace: input.keySpaceId,
     scopes: input.scopes,
     method: input.method.toUpperCase(),
@@ -115,6 +103,8 @@ export function verifyInputToCheck(input: VerifyInput): CheckRequest {
     headers,
     cost: input.cost,
   };
+  if (input.key) request.presentedKey = input.key;
+  return request;
 }
 
 /** Turns a protobuf VerifyRequest into the domain's CheckRequest; pure, shared by the gRPC and Connect services. */

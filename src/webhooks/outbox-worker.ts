@@ -23,7 +23,10 @@ interface OutboxRow {
 }
 
 /** Delivers webhooks from the Postgres outbox with retries and backoff; rows survive restarts until delivered. */
-export function startOutboxWorker(options: OutboxWorkerOptions): { drain(): Promise<void>; stop(): Promise<void> } {
+export function startOutboxWorker(options: OutboxWorkerOptions): {
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+} {
   const { sql, logger } = options;
   const maxAttempts = options.maxAttempts ?? 12;
   const backoffMs = options.backoffMs ?? 1000;
@@ -35,7 +38,10 @@ export function startOutboxWorker(options: OutboxWorkerOptions): { drain(): Prom
     try {
       const response = await fetch(row.url, {
         method: "POST",
-        headers: { "content-type": "application/json", ...signWebhook(options.secret, body, Math.floor(Date.now() / 1000)) },
+        headers: {
+          "content-type": "application/json",
+          ...signWebhook(options.secret, body, Math.floor(Date.now() / 1000)),
+        },
         body,
         signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
         redirect: "manual",

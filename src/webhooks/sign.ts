@@ -3,7 +3,10 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 /** The headers of a signed webhook: a timestamp and `t=<ts>,v1=<hex HMAC-SHA-256(secret, "<ts>.<body>")>`. */
 export function signWebhook(secret: string, body: string, timestamp: number): Record<string, string> {
   const signature = createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex");
-  return { "x-keymesh-timestamp": String(timestamp), "x-keymesh-signature": `t=${timestamp},v1=${signature}` };
+  return {
+    "x-keymesh-timestamp": String(timestamp),
+    "x-keymesh-signature": `t=${timestamp},v1=${signature}`,
+  };
 }
 
 /** Checks a webhook signature as a receiver would, refusing timestamps older than `toleranceSeconds`. */

@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStatus, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { stringify } from "../scenarios/support.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 
 let t: TestServer;
 let sql: postgres.Sql;
@@ -32,7 +32,11 @@ beforeAll(async () => {
     creatorRoles: ["Developer", "Admin"],
   });
   keySpaceId = keySpace!.id;
-  const { workspace } = await t.admin.createWorkspace({ name: "Acme", keySegment: "a1b2c3", apiAccess: true });
+  const { workspace } = await t.admin.createWorkspace({
+    name: "Acme",
+    keySegment: "a1b2c3",
+    apiAccess: true,
+  });
   workspaceId = workspace!.id;
   const { member } = await t.admin.addMember({ workspaceId, name: "dev", role: "Developer" });
   developerId = member!.id;
@@ -66,7 +70,9 @@ describe("KeyAdmin access", () => {
     const reader = t.adminAs(secret);
     expect(await codeOf(reader.listWorkspaces({}))).toBe("ok");
     expect(await codeOf(reader.createWorkspace({ name: "x" }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(reader.createRootKey({ name: "escalate", scopes: ["admin:root"] }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(reader.createRootKey({ name: "escalate", scopes: ["admin:root"] }))).toBe(
+      Code.PermissionDenied,
+    );
   });
 
   it("a bad field is INVALID_ARGUMENT naming the field", async () => {
@@ -112,7 +118,10 @@ describe("key lifecycle", () => {
   it("a scope outside the key space's vocabulary is rejected, and new scopes are never added by themselves", async () => {
     expect(await codeOf(newKey({ scopes: ["DeletePod"] }))).toBe(Code.InvalidArgument);
     const { key } = await newKey({ scopes: ["CreatePod"] });
-    await t.admin.updateKeySpace({ id: keySpaceId, scopeModel: { scopes: ["CreatePod", "ListPods", "DeletePod"] } });
+    await t.admin.updateKeySpace({
+      id: keySpaceId,
+      scopeModel: { scopes: ["CreatePod", "ListPods", "DeletePod"] },
+    });
     expect((await t.admin.getKey({ id: key!.id })).key!.scopes).toEqual(["CreatePod"]);
   });
 
@@ -124,7 +133,11 @@ describe("key lifecycle", () => {
       scopes: { values: ["CreatePod", "ListPods"] },
       metadata: { team: "infra" },
     });
-    expect(updated).toMatchObject({ name: "renamed", scopes: ["CreatePod", "ListPods"], metadata: { team: "infra" } });
+    expect(updated).toMatchObject({
+      name: "renamed",
+      scopes: ["CreatePod", "ListPods"],
+      metadata: { team: "infra" },
+    });
   });
 
   it("rotate issues a new secret and public part; with zero grace the old key is revoked at once", async () => {
@@ -181,7 +194,11 @@ describe("key lifecycle", () => {
     const first = await t.admin.listKeys({ ownerMemberId: member!.id, pageSize: 2 });
     expect(first.keys).toHaveLength(2);
     expect(first.nextPageToken).not.toBe("");
-    const second = await t.admin.listKeys({ ownerMemberId: member!.id, pageSize: 2, pageToken: first.nextPageToken });
+    const second = await t.admin.listKeys({
+      ownerMemberId: member!.id,
+      pageSize: 2,
+      pageToken: first.nextPageToken,
+    });
     expect(second.keys.map((k) => k.name)).toEqual(["p2"]);
     expect(second.nextPageToken).toBe("");
     expect(first.keys[0]!.createdAt).toBeDefined();
@@ -223,7 +240,9 @@ describe("quotas", () => {
     );
     expect(results.filter((r) => r === "ok")).toHaveLength(3);
     expect(results.filter((r) => r === Code.ResourceExhausted)).toHaveLength(47);
-    const keys = await sql<{ n: number }[]>`select count(*)::int as n from keys where workspace_id = ${workspace!.id}`;
+    const keys = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from keys where workspace_id = ${workspace!.id}`;
     expect(keys[0]!.n).toBe(3);
     const audits = await sql<{ a: number }[]>`
       select count(*)::int as a from audit_events where action = 'key.create' and after->>'workspaceId' = ${workspace!.id}`;

@@ -1,6 +1,5 @@
-import { type Server, createServer } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ApprovalStatus, CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { verifyWebhook } from "../../src/webhooks/sign.js";
 import { gateway } from "../scenarios/support.js";
@@ -44,7 +43,13 @@ describe("approvals and webhooks across a restart", () => {
       format: { prefix: "rs_", style: KeyStyle.SINGLE },
       credentialSources: [{ kind: CredentialSourceKind.BEARER }],
       scopeModel: {
-        ladders: [{ name: "crud", levels: ["read", "write-approval", "write"], approvalOf: { "write-approval": "write" } }],
+        ladders: [
+          {
+            name: "crud",
+            levels: ["read", "write-approval", "write"],
+            approvalOf: { "write-approval": "write" },
+          },
+        ],
       },
       routes: [{ method: "POST", path: "/things", scopes: ["things:write"] }],
     });
@@ -59,8 +64,10 @@ describe("approvals and webhooks across a restart", () => {
     });
     const gw = gateway(first, "restart");
     const auth = { authorization: `Bearer ${secret}` };
-    const toReject = JSON.parse((await gw.request("POST", "/things", auth, { body: "reject me" })).body).approval.id as string;
-    const toApprove = JSON.parse((await gw.request("POST", "/things", auth, { body: "approve me" })).body).approval.id as string;
+    const toReject = JSON.parse((await gw.request("POST", "/things", auth, { body: "reject me" })).body)
+      .approval.id as string;
+    const toApprove = JSON.parse((await gw.request("POST", "/things", auth, { body: "approve me" })).body)
+      .approval.id as string;
     await first.admin.rejectRequest({ id: toReject, reason: "no" });
     // Let at least one delivery attempt fail while the receiver is down, then stop the service.
     await new Promise((r) => setTimeout(r, 300));
@@ -75,7 +82,11 @@ describe("approvals and webhooks across a restart", () => {
       const { secret: signing } = await second.admin.getWebhookSigningSecret({});
       const delivered = receiver.bodies[0]!;
       expect(verifyWebhook(signing, delivered.body, delivered.signature)).toBe(true);
-      expect(JSON.parse(delivered.body).data).toMatchObject({ approvalId: toReject, reason: "no", request: { body: "reject me" } });
+      expect(JSON.parse(delivered.body).data).toMatchObject({
+        approvalId: toReject,
+        reason: "no",
+        request: { body: "reject me" },
+      });
 
       const pending = await second.admin.listApprovals({ workspaceId, status: ApprovalStatus.PENDING });
       expect(pending.approvals.map((a) => a.id)).toEqual([toApprove]);

@@ -1,10 +1,10 @@
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KeyVerify, VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
 import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
+import { KeyVerify, VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
 import { createEnvoyClient, headerOf } from "../support/envoy-client.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 
 let t: TestServer;
 let envoy: ReturnType<typeof createEnvoyClient>;
@@ -37,7 +37,14 @@ afterAll(async () => {
 });
 
 async function issue(scopes = ["CreatePod"]) {
-  return t.admin.createKey({ keySpaceId, workspaceId, ownerType: OwnerType.USER, memberId, name: "k", scopes });
+  return t.admin.createKey({
+    keySpaceId,
+    workspaceId,
+    ownerType: OwnerType.USER,
+    memberId,
+    name: "k",
+    scopes,
+  });
 }
 
 function check(authorization: string | undefined, method = "POST", path = "/v1/pods") {
@@ -84,9 +91,9 @@ describe("Envoy ext_authz Check", () => {
     const { key, secret } = await issue();
     expect((await check(`Bearer ${secret}`)).status?.code).toBe(0);
     await t.admin.revokeKey({ id: key!.id });
-    await expect.poll(async () => (await check(`Bearer ${secret}`)).denied_response?.status.code, { timeout: 1000 }).toBe(
-      "Unauthorized",
-    );
+    await expect
+      .poll(async () => (await check(`Bearer ${secret}`)).denied_response?.status.code, { timeout: 1000 })
+      .toBe("Unauthorized");
     await t.admin.activateKey({ id: key!.id });
     await expect.poll(async () => (await check(`Bearer ${secret}`)).status?.code, { timeout: 1000 }).toBe(0);
   });
@@ -125,10 +132,18 @@ describe("Envoy ext_authz Check", () => {
 describe("KeyVerify", () => {
   it("answers the verdict as data over gRPC and over Connect", async () => {
     const { key, secret } = await issue();
-    const connect = createClient(KeyVerify, createConnectTransport({ baseUrl: t.httpUrl, httpVersion: "1.1" }));
-    for (const client of [t.verify, connect]) {
+    const connect = createClient(
+      KeyVerify,
+      createConnectTransport({ baseUrl: t.httpUrl, httpVersion: "1.1" }),
+    );
+    const grpcOnConnectPort = createClient(KeyVerify, createGrpcTransport({ baseUrl: t.httpUrl }));
+    for (const client of [t.verify, connect, grpcOnConnectPort]) {
       const ok = await client.verify({ key: secret, keySpaceId, scopes: ["CreatePod"] });
-      expect(ok).toMatchObject({ code: VerifyCode.VALID, valid: true, identity: { keyId: key!.id, workspaceId } });
+      expect(ok).toMatchObject({
+        code: VerifyCode.VALID,
+        valid: true,
+        identity: { keyId: key!.id, workspaceId },
+      });
       const scope = await client.verify({ key: secret, keySpaceId, scopes: ["ListPods"] });
       expect(scope.code).toBe(VerifyCode.INSUFFICIENT_SCOPE);
       const unknown = await client.verify({ key: "trpt_acme_garbage", keySpaceId });
@@ -139,8 +154,12 @@ describe("KeyVerify", () => {
   it("reports REVOKED and NOT_FOUND for revoked and deleted keys", async () => {
     const { key, secret } = await issue();
     await t.admin.revokeKey({ id: key!.id });
-    await expect.poll(async () => (await t.verify.verify({ key: secret, keySpaceId })).code).toBe(VerifyCode.REVOKED);
+    await expect
+      .poll(async () => (await t.verify.verify({ key: secret, keySpaceId })).code)
+      .toBe(VerifyCode.REVOKED);
     await t.admin.deleteKey({ id: key!.id });
-    await expect.poll(async () => (await t.verify.verify({ key: secret, keySpaceId })).code).toBe(VerifyCode.NOT_FOUND);
+    await expect
+      .poll(async () => (await t.verify.verify({ key: secret, keySpaceId })).code)
+      .toBe(VerifyCode.NOT_FOUND);
   });
 });

@@ -2,7 +2,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, OwnerType, WorkspaceStatus } from "../../gen/keymesh/v1/types_pb.js";
 import { createEnvoyClient } from "../support/envoy-client.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 
 // Two instances share one Postgres; A takes the admin calls, B answers checks from its warm cache.
 let a: TestServer;
@@ -48,7 +48,10 @@ async function warmKey() {
 }
 
 async function statusOnB(secret: string): Promise<number> {
-  const res = await envoyB.check({ headers: { authorization: `Bearer ${secret}` }, contextExtensions: { "keymesh.key_space": "shared" } });
+  const res = await envoyB.check({
+    headers: { authorization: `Bearer ${secret}` },
+    contextExtensions: { "keymesh.key_space": "shared" },
+  });
   if (res.status?.code === 0) return 200;
   return { Unauthorized: 401, Forbidden: 403 }[res.denied_response!.status.code as "Unauthorized"] ?? 0;
 }
@@ -100,8 +103,12 @@ describe("staleness without notifications", () => {
     const c = await startTestServer({ databaseUrl: a.databaseUrl, env: { KEYMESH_CACHE_TTL_MS: "1500" } });
     const envoyC = createEnvoyClient(c.grpcAddress);
     const statusOnC = async (secret: string) =>
-      (await envoyC.check({ headers: { authorization: `Bearer ${secret}` }, contextExtensions: { "keymesh.key_space": "shared" } }))
-        .status?.code === 0
+      (
+        await envoyC.check({
+          headers: { authorization: `Bearer ${secret}` },
+          contextExtensions: { "keymesh.key_space": "shared" },
+        })
+      ).status?.code === 0
         ? 200
         : 401;
     try {

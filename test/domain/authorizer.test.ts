@@ -7,7 +7,11 @@ import type { KeyEntry } from "../../src/domain/key-entry.js";
 import { mintKey } from "../../src/domain/key-format.js";
 import type { Key, KeySpace, Workspace } from "../../src/domain/types.js";
 import type { RateLimiter } from "../../src/ratelimit/limiter.js";
-import { createMemoryKeyLookup, createMemoryKeySpaces, createMemoryUsage } from "../../src/store/memory-lookup.js";
+import {
+  createMemoryKeyLookup,
+  createMemoryKeySpaces,
+  createMemoryUsage,
+} from "../../src/store/memory-lookup.js";
 
 const digest = createDigester("p".repeat(32));
 
@@ -44,7 +48,10 @@ const workspace: Workspace = {
   createdAt: new Date(),
 };
 
-function makeKey(overrides: Partial<Key> = {}, ws: Partial<Workspace> = {}): { secret: string; entry: KeyEntry } {
+function makeKey(
+  overrides: Partial<Key> = {},
+  ws: Partial<Workspace> = {},
+): { secret: string; entry: KeyEntry } {
   const minted = mintKey(space.format, "acme");
   const key: Key = {
     id: `key_${Math.random().toString(36).slice(2)}`,
@@ -68,8 +75,18 @@ function makeKey(overrides: Partial<Key> = {}, ws: Partial<Workspace> = {}): { s
     rejectionWebhookUrl: "",
     ...overrides,
   };
-  const owner = { id: "mem_1", workspaceId: workspace.id, name: "u", role: "dev", status: "active" as const, createdAt: new Date() };
-  return { secret: minted.secret, entry: { key, digest: digest(minted.canonical), workspace: { ...workspace, ...ws }, owner } };
+  const owner = {
+    id: "mem_1",
+    workspaceId: workspace.id,
+    name: "u",
+    role: "dev",
+    status: "active" as const,
+    createdAt: new Date(),
+  };
+  return {
+    secret: minted.secret,
+    entry: { key, digest: digest(minted.canonical), workspace: { ...workspace, ...ws }, owner },
+  };
 }
 
 function setup(entries: KeyEntry[], extra: Partial<AuthorizerOptions> = {}) {
@@ -93,7 +110,15 @@ function setup(entries: KeyEntry[], extra: Partial<AuthorizerOptions> = {}) {
 function request(authorization: string | undefined, overrides: Partial<CheckRequest> = {}): CheckRequest {
   const headers = new Map<string, string>();
   if (authorization !== undefined) headers.set("authorization", authorization);
-  return { keySpace: "trumpet", scopes: [], method: "POST", path: "/v1/pods", headers, cost: 0, ...overrides };
+  return {
+    keySpace: "trumpet",
+    scopes: [],
+    method: "POST",
+    path: "/v1/pods",
+    headers,
+    cost: 0,
+    ...overrides,
+  };
 }
 
 describe("authorizer", () => {
@@ -101,17 +126,27 @@ describe("authorizer", () => {
     const { secret, entry } = makeKey();
     const { authorizer, usage } = setup([entry]);
     const verdict = await authorizer.check(request(`Bearer ${secret}`));
-    expect(verdict).toMatchObject({ kind: "allow", stripHeaders: ["authorization"], identity: { keyId: entry.key.id } });
+    expect(verdict).toMatchObject({
+      kind: "allow",
+      stripHeaders: ["authorization"],
+      identity: { keyId: entry.key.id },
+    });
     expect(usage.counts.get(entry.key.id)).toBe(1);
   });
 
   it("a missing key, a malformed key and an unknown key are each told apart", async () => {
     const { authorizer, lookup } = setup([]);
     expect(await authorizer.check(request(undefined))).toMatchObject({ kind: "deny", reason: "missing" });
-    expect(await authorizer.check(request("Bearer trpt_acme_garbage"))).toMatchObject({ kind: "deny", reason: "malformed" });
+    expect(await authorizer.check(request("Bearer trpt_acme_garbage"))).toMatchObject({
+      kind: "deny",
+      reason: "malformed",
+    });
     expect(lookup.lookups).toBe(0);
     const unknown = mintKey(space.format, "acme").secret;
-    expect(await authorizer.check(request(`Bearer ${unknown}`))).toMatchObject({ kind: "deny", reason: "not_found" });
+    expect(await authorizer.check(request(`Bearer ${unknown}`))).toMatchObject({
+      kind: "deny",
+      reason: "not_found",
+    });
     await authorizer.check(request(`Bearer ${unknown}`));
     expect(lookup.lookups).toBe(1);
   });
@@ -141,7 +176,9 @@ describe("authorizer", () => {
     const disabled = makeKey({}, { status: "disabled" });
     const noPlan = makeKey({}, { apiAccess: false });
     const { authorizer } = setup([disabled.entry, noPlan.entry]);
-    expect(await authorizer.check(request(`Bearer ${disabled.secret}`))).toMatchObject({ reason: "workspace_disabled" });
+    expect(await authorizer.check(request(`Bearer ${disabled.secret}`))).toMatchObject({
+      reason: "workspace_disabled",
+    });
     expect(await authorizer.check(request(`Bearer ${noPlan.secret}`))).toMatchObject({
       reason: "api_access_disabled",
       message: expect.stringContaining("plan"),
@@ -151,7 +188,9 @@ describe("authorizer", () => {
   it("a key lacking the route's scope is refused as insufficient scope", async () => {
     const { secret, entry } = makeKey({ scopes: [] });
     const { authorizer } = setup([entry]);
-    expect(await authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ reason: "insufficient_scope" });
+    expect(await authorizer.check(request(`Bearer ${secret}`))).toMatchObject({
+      reason: "insufficient_scope",
+    });
   });
 
   it("a key past the maximum age is refused, and one within a week of it is warned", async () => {
@@ -160,7 +199,10 @@ describe("authorizer", () => {
     const { authorizer } = setup([old.entry, aging.entry]);
     expect(await authorizer.check(request(`Bearer ${old.secret}`))).toMatchObject({ reason: "key_too_old" });
     const warned = await authorizer.check(request(`Bearer ${aging.secret}`));
-    expect(warned).toMatchObject({ kind: "allow", warnings: [expect.stringContaining("rotated within 5 days")] });
+    expect(warned).toMatchObject({
+      kind: "allow",
+      warnings: [expect.stringContaining("rotated within 5 days")],
+    });
   });
 
   it("a key of another key space answers exactly like an unknown key", async () => {
@@ -176,7 +218,10 @@ describe("authorizer", () => {
 
   it("a hanging key store still yields a decision by the deadline, as an error verdict", async () => {
     const { secret } = makeKey();
-    const { authorizer } = setup([], { lookup: { findByDigest: () => new Promise(() => {}) }, deadlineMs: 50 });
+    const { authorizer } = setup([], {
+      lookup: { findByDigest: () => new Promise(() => {}) },
+      deadlineMs: 50,
+    });
     expect(await authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "error" });
   });
 
@@ -184,8 +229,27 @@ describe("authorizer", () => {
     const { secret, entry } = makeKey({ limits: [{ name: "minute", capacity: 10, periodSeconds: 60 }] });
     const broken: RateLimiter = { consume: () => Promise.reject(new Error("down")), close: async () => {} };
     const open = setup([entry], { limiter: broken, rateLimitFailure: "open" }).authorizer;
-    expect(await open.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow", warnings: [expect.any(String)] });
+    expect(await open.check(request(`Bearer ${secret}`))).toMatchObject({
+      kind: "allow",
+      warnings: [expect.any(String)],
+    });
     const closed = setup([entry], { limiter: broken, rateLimitFailure: "closed" }).authorizer;
-    expect(await closed.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "deny", reason: "unavailable" });
+    expect(await closed.check(request(`Bearer ${secret}`))).toMatchObject({
+      kind: "deny",
+      reason: "unavailable",
+    });
+  });
+});
+
+describe("key cache", () => {
+  it("a lookup that began before an invalidation does not fill the cache with what it read", async () => {
+    const cache = createKeyCache({ ttlMs: 60_000, maxEntries: 10, negativeTtlMs: 60_000, negativeMaxEntries: 10 });
+    const { entry } = makeKey();
+    const readAt = cache.generation;
+    cache.invalidate(() => true);
+    cache.set("d", entry, readAt);
+    expect(cache.get("d").kind).toBe("unknown");
+    cache.set("d", entry, cache.generation);
+    expect(cache.get("d").kind).toBe("hit");
   });
 });

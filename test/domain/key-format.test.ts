@@ -2,9 +2,27 @@ import { describe, expect, it } from "vitest";
 import { mintKey, parsePresentedKey } from "../../src/domain/key-format.js";
 import type { KeyFormat } from "../../src/domain/types.js";
 
-const trumpet: KeyFormat = { prefix: "trpt_", workspaceSegment: true, style: "single", secretBytes: 0, idPrefix: "" };
-const trint: KeyFormat = { prefix: "", workspaceSegment: false, style: "id_secret", secretBytes: 0, idPrefix: "AK-" };
-const trophy: KeyFormat = { prefix: "", workspaceSegment: false, style: "prefix_dot_secret", secretBytes: 0, idPrefix: "" };
+const trumpet: KeyFormat = {
+  prefix: "trpt_",
+  workspaceSegment: true,
+  style: "single",
+  secretBytes: 0,
+  idPrefix: "",
+};
+const trint: KeyFormat = {
+  prefix: "",
+  workspaceSegment: false,
+  style: "id_secret",
+  secretBytes: 0,
+  idPrefix: "AK-",
+};
+const trophy: KeyFormat = {
+  prefix: "",
+  workspaceSegment: false,
+  style: "prefix_dot_secret",
+  secretBytes: 0,
+  idPrefix: "",
+};
 
 describe("key formats", () => {
   it("a single-value key starts with the prefix and the brand segment and passes its own checksum", () => {

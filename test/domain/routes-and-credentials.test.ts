@@ -45,13 +45,19 @@ describe("credentials", () => {
 
   it("tries the sources in order, so legacy api-key works beside Basic", () => {
     const sources = [{ kind: "basic" as const }, { kind: "header" as const, header: "api-key" }];
-    expect(readCredential(sources, h({ "api-key": "legacy" }))).toMatchObject({ kind: "found", value: "legacy", header: "api-key" });
+    expect(readCredential(sources, h({ "api-key": "legacy" }))).toMatchObject({
+      kind: "found",
+      value: "legacy",
+      header: "api-key",
+    });
   });
 
   it("an empty credential or garbage Basic is malformed, and no credential is missing", () => {
     expect(readCredential([{ kind: "bearer" }], h({ authorization: "Bearer " })).kind).toBe("malformed");
     expect(readCredential([{ kind: "basic" }], h({ authorization: "Basic !!!" })).kind).toBe("malformed");
-    expect(readCredential([{ kind: "header", header: "x-api-key" }], h({ "x-api-key": "" })).kind).toBe("malformed");
+    expect(readCredential([{ kind: "header", header: "x-api-key" }], h({ "x-api-key": "" })).kind).toBe(
+      "malformed",
+    );
     expect(readCredential([{ kind: "bearer" }], h({})).kind).toBe("missing");
   });
 });

@@ -28,7 +28,13 @@ const trustpager: ScopeModel = {
       approvalOf: { "send-approval": "send" },
       adminOnly: false,
     },
-    { name: "ai", resources: ["ai"], levels: ["use-approval", "use"], approvalOf: { "use-approval": "use" }, adminOnly: false },
+    {
+      name: "ai",
+      resources: ["ai"],
+      levels: ["use-approval", "use"],
+      approvalOf: { "use-approval": "use" },
+      adminOnly: false,
+    },
   ],
 };
 
@@ -75,7 +81,9 @@ describe("scopes", () => {
   });
 
   it("a denial outranks an approval when a request needs several scopes", () => {
-    expect(decideScopes(trustpager, ["contacts:write-approval"], ["contacts:write", "deals:read"]).kind).toBe("denied");
+    expect(decideScopes(trustpager, ["contacts:write-approval"], ["contacts:write", "deals:read"]).kind).toBe(
+      "denied",
+    );
   });
 
   it("scopes outside the key space's vocabulary are rejected at creation", () => {

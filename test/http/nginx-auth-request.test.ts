@@ -30,6 +30,8 @@ function keymeshLocations(options: {
   const auth = `/_keymesh_${options.keySpace}`;
   const identity = ["key_id", "workspace_id", "owner_id", "owner_type", "scopes", "key_space_id"];
   const rateLimit = ["limit", "remaining", "reset"];
+  const title = (name: string) =>
+    name.replace(/(^|_)([a-z])/g, (_, sep: string, c: string) => `${sep ? "-" : ""}${c.toUpperCase()}`);
   return `
     location = ${auth} {
       internal;
@@ -54,9 +56,9 @@ ${identity.map((h) => `      auth_request_set $km_${h} $upstream_http_x_keymesh_
       auth_request_set $km_retry_after $upstream_http_retry_after;
 ${rateLimit.map((h) => `      auth_request_set $km_rl_${h} $upstream_http_x_ratelimit_${h};`).join("\n")}
       # Identity from keymesh only: each one overwrites (or, when empty, removes) a client-sent copy.
-${identity.map((h) => `      proxy_set_header X-Keymesh-${h.replace(/_/g, "-")} $km_${h};`).join("\n")}
+${identity.map((h) => `      proxy_set_header X-Keymesh-${title(h)} $km_${h};`).join("\n")}
       proxy_set_header Authorization $km_authorization;
-${rateLimit.map((h) => `      add_header X-RateLimit-${h} $km_rl_${h} always;`).join("\n")}
+${rateLimit.map((h) => `      add_header X-RateLimit-${title(h)} $km_rl_${h} always;`).join("\n")}
       add_header X-Keymesh-Warning $km_warning always;
       error_page 401 403 500 = @keymesh_denied;
       proxy_pass http://127.0.0.1:${options.upstreamPort};

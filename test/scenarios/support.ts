@@ -1,5 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { type EnvoyCheckInput, asHttp, createEnvoyClient, type HttpView } from "../support/envoy-client.js";
+import { type Code, ConnectError } from "@connectrpc/connect";
+import { asHttp, createEnvoyClient, type EnvoyCheckInput, type HttpView } from "../support/envoy-client.js";
 import type { TestServer } from "../support/server.js";
 
 /** Calls Envoy Check for one key space the way a vendor's gateway would, and reads the answer as HTTP. */
@@ -12,7 +12,15 @@ export function gateway(t: TestServer, keySpace: string) {
       headers: Record<string, string> = {},
       extra: Partial<EnvoyCheckInput> = {},
     ): Promise<HttpView> {
-      return asHttp(await envoy.check({ method, path, headers, contextExtensions: { "keymesh.key_space": keySpace }, ...extra }));
+      return asHttp(
+        await envoy.check({
+          method,
+          path,
+          headers,
+          contextExtensions: { "keymesh.key_space": keySpace },
+          ...extra,
+        }),
+      );
     },
     close: () => envoy.close(),
   };
@@ -44,7 +52,11 @@ export function stringify(value: unknown): string {
 }
 
 /** Runs `count` calls with at most `concurrency` in flight, as a busy client would; returns results in order. */
-export async function burst<T>(count: number, concurrency: number, call: (i: number) => Promise<T>): Promise<T[]> {
+export async function burst<T>(
+  count: number,
+  concurrency: number,
+  call: (i: number) => Promise<T>,
+): Promise<T[]> {
   const results: T[] = new Array(count);
   let next = 0;
   const worker = async () => {

@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 import { burst, codeOf, errorOf, gateway, stringify } from "./support.js";
 
 // ../shared/seeds/002: Trailmark, configured entirely through KeyAdmin and exercised through Envoy Check.
@@ -37,22 +37,34 @@ afterAll(async () => {
 });
 
 async function workspace(maxKeyAgeDays = 0) {
-  const workspaceId = (await t.admin.createWorkspace({ name: "Acme Sales", plan: "team", apiAccess: true, maxKeyAgeDays }))
-    .workspace!.id;
+  const workspaceId = (
+    await t.admin.createWorkspace({ name: "Acme Sales", plan: "team", apiAccess: true, maxKeyAgeDays })
+  ).workspace!.id;
   const developer = (await t.admin.addMember({ workspaceId, name: "dev", role: "Developer" })).member!.id;
   return { workspaceId, developer };
 }
 const create = (w: { workspaceId: string; developer: string }, scopes = ["read:workspace"]) =>
-  t.admin.createKey({ keySpaceId, workspaceId: w.workspaceId, ownerType: OwnerType.USER, memberId: w.developer, name: "internal-reporting-pipeline", scopes });
+  t.admin.createKey({
+    keySpaceId,
+    workspaceId: w.workspaceId,
+    ownerType: OwnerType.USER,
+    memberId: w.developer,
+    name: "internal-reporting-pipeline",
+    scopes,
+  });
 const me = (secret: string, method = "GET", path = "/v1/workspaces/me") =>
   gw.request(method, path, { authorization: `Bearer ${secret}`, accept: "application/json" });
 
 describe("Trailmark", () => {
   it("Only members with the Developer or Admin role can create API keys", async () => {
     const w = await workspace();
-    const viewer = (await t.admin.addMember({ workspaceId: w.workspaceId, name: "v", role: "Viewer" })).member!.id;
-    expect(await codeOf(create({ workspaceId: w.workspaceId, developer: viewer }))).toBe(Code.PermissionDenied);
-    const admin = (await t.admin.addMember({ workspaceId: w.workspaceId, name: "a", role: "Admin" })).member!.id;
+    const viewer = (await t.admin.addMember({ workspaceId: w.workspaceId, name: "v", role: "Viewer" }))
+      .member!.id;
+    expect(await codeOf(create({ workspaceId: w.workspaceId, developer: viewer }))).toBe(
+      Code.PermissionDenied,
+    );
+    const admin = (await t.admin.addMember({ workspaceId: w.workspaceId, name: "a", role: "Admin" })).member!
+      .id;
     expect(await codeOf(create({ workspaceId: w.workspaceId, developer: admin }))).toBe("ok");
   });
 
@@ -95,7 +107,9 @@ describe("Trailmark", () => {
     expect(Number(first.responseHeaders["x-ratelimit-reset"])).toBeGreaterThan(Date.now() / 1000 - 1);
     // The other requests come from a second key: the limit is shared by the whole workspace.
     const results = await burst(599, 32, () => me(b));
-    const statuses = results.map((r) => `${r.status} ${r.body} ${r.responseHeaders["x-keymesh-warning"] ?? ""}`);
+    const statuses = results.map(
+      (r) => `${r.status} ${r.body} ${r.responseHeaders["x-keymesh-warning"] ?? ""}`,
+    );
     expect(statuses.filter((s) => s !== "200  ").slice(0, 3)).toEqual([]);
     // A token bucket refills 10 tokens a second, so a few more pass before the bucket is empty.
     let extra = 0;
@@ -140,7 +154,10 @@ describe("Trailmark", () => {
     }
     const refused = await me(old.secret);
     expect(refused.status).toBe(401);
-    expect(errorOf(refused)).toMatchObject({ code: "key_too_old", message: expect.stringContaining("90-day") });
+    expect(errorOf(refused)).toMatchObject({
+      code: "key_too_old",
+      message: expect.stringContaining("90-day"),
+    });
     const warned = await me(aging.secret);
     expect(warned.status).toBe(200);
     expect(warned.responseHeaders["x-keymesh-warning"]).toMatch(/rotated within 4 days/);

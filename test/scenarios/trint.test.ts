@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, MemberStatus, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 import { basic, codeOf, gateway, stringify } from "./support.js";
 
 // ../shared/seeds/003: Trint, configured entirely through KeyAdmin and exercised through Envoy Check.
@@ -38,14 +38,21 @@ afterAll(async () => {
 
 async function account() {
   const workspaceId = (await t.admin.createWorkspace({ name: "account", apiAccess: true })).workspace!.id;
-  const owner = (await t.admin.addMember({ workspaceId, name: "owner", role: "Admin", accountOwner: true })).member!.id;
+  const owner = (await t.admin.addMember({ workspaceId, name: "owner", role: "Admin", accountOwner: true }))
+    .member!.id;
   const user = (await t.admin.addMember({ workspaceId, name: "user", role: "Member" })).member!.id;
   return { workspaceId, owner, user };
 }
 const userKey = (workspaceId: string, memberId: string) =>
   t.admin.createKey({ keySpaceId, workspaceId, ownerType: OwnerType.USER, memberId, name: "user key" });
 const orgKey = (workspaceId: string, memberId: string) =>
-  t.admin.createKey({ keySpaceId, workspaceId, ownerType: OwnerType.ORGANIZATION, memberId, name: "org key" });
+  t.admin.createKey({
+    keySpaceId,
+    workspaceId,
+    ownerType: OwnerType.ORGANIZATION,
+    memberId,
+    name: "org key",
+  });
 const transcripts = (authorization: string) =>
   gw.request("GET", "/transcripts/?limit=100&skip=0", { authorization, accept: "application/json" });
 
@@ -80,7 +87,9 @@ describe("Trint", () => {
     const mine = await userKey(a.workspaceId, a.user);
     const shared = await orgKey(a.workspaceId, a.user);
     await t.admin.updateMember({ id: a.user, status: MemberStatus.CLOSED });
-    await expect.poll(async () => (await transcripts(basic(mine.key!.display, mine.secret))).status).toBe(401);
+    await expect
+      .poll(async () => (await transcripts(basic(mine.key!.display, mine.secret))).status)
+      .toBe(401);
     expect((await transcripts(basic(shared.key!.display, shared.secret))).status).toBe(200);
   });
 
@@ -90,18 +99,30 @@ describe("Trint", () => {
     const res = await transcripts(basic(shared.key!.display, shared.secret));
     expect(res.headers["x-keymesh-owner-id"]).toBe(a.owner);
     const mine = await userKey(a.workspaceId, a.user);
-    expect((await transcripts(basic(mine.key!.display, mine.secret))).headers["x-keymesh-owner-id"]).toBe(a.user);
+    expect((await transcripts(basic(mine.key!.display, mine.secret))).headers["x-keymesh-owner-id"]).toBe(
+      a.user,
+    );
   });
 
   it("Keys can be created with an expiry date, after which they stop working, or set to never expire", async () => {
     const a = await account();
     const expiresAt = { seconds: BigInt(Math.floor(Date.now() / 1000) + 2), nanos: 0 };
-    const expiring = await t.admin.createKey({ keySpaceId, workspaceId: a.workspaceId, ownerType: OwnerType.USER, memberId: a.user, name: "e", expiresAt });
+    const expiring = await t.admin.createKey({
+      keySpaceId,
+      workspaceId: a.workspaceId,
+      ownerType: OwnerType.USER,
+      memberId: a.user,
+      name: "e",
+      expiresAt,
+    });
     const forever = await userKey(a.workspaceId, a.user);
     expect(forever.key!.expiresAt).toBeUndefined();
     expect((await transcripts(basic(expiring.key!.display, expiring.secret))).status).toBe(200);
     await expect
-      .poll(async () => (await transcripts(basic(expiring.key!.display, expiring.secret))).status, { timeout: 5000, interval: 200 })
+      .poll(async () => (await transcripts(basic(expiring.key!.display, expiring.secret))).status, {
+        timeout: 5000,
+        interval: 200,
+      })
       .toBe(401);
     expect((await transcripts(basic(forever.key!.display, forever.secret))).status).toBe(200);
   });
@@ -114,10 +135,15 @@ describe("Trint", () => {
       ownerType: OwnerType.ORGANIZATION,
       name: "Zapier",
     });
-    const ok = await legacy.request("GET", "/transcripts/?limit=100&skip=0", { "api-key": secret, accept: "application/json" });
+    const ok = await legacy.request("GET", "/transcripts/?limit=100&skip=0", {
+      "api-key": secret,
+      accept: "application/json",
+    });
     expect(ok.status).toBe(200);
     expect(ok.removed).toContain("api-key");
-    expect((await legacy.request("GET", "/transcripts/", { "api-key": "LEGACY_API_KEY_GOES_HERE" })).status).toBe(401);
+    expect(
+      (await legacy.request("GET", "/transcripts/", { "api-key": "LEGACY_API_KEY_GOES_HERE" })).status,
+    ).toBe(401);
   });
 
   it("Replacement keys can be created and revoked to rotate credentials at the time of your choosing", async () => {

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStatus, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 import { codeOf, gateway, stringify } from "./support.js";
 
 // ../shared/seeds/004: Trophy, configured entirely through KeyAdmin and exercised through Envoy Check.
@@ -49,6 +49,7 @@ describe("Trophy", () => {
     const { secret } = await create(await account());
     expect((await call(secret)).status).toBe(200);
     expect((await call(secret.split(".")[1])).status).toBe(401);
+    expect((await t.verify.verify({ key: secret, keySpaceId })).valid).toBe(true);
   });
 
   it("If you do not pass an API key, or your API key is invalid, you'll receive a 401 response code", async () => {
@@ -68,7 +69,9 @@ describe("Trophy", () => {
     expect(key!.createdAt).toBeDefined();
     expect(key!.lastUsedAt).toBeUndefined();
     await call(secret);
-    await expect.poll(async () => (await t.admin.getKey({ id: key!.id })).key!.lastUsedAt, { timeout: 3000 }).toBeDefined();
+    await expect
+      .poll(async () => (await t.admin.getKey({ id: key!.id })).key!.lastUsedAt, { timeout: 3000 })
+      .toBeDefined();
   });
 
   it("At rotation the original key no longer functions and gets 401 immediately; both the prefix and the body change", async () => {

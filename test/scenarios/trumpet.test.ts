@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStatus, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 import { codeOf, errorOf, gateway, stringify } from "./support.js";
 
 // ../shared/seeds/000: trumpet, configured entirely through KeyAdmin and exercised through Envoy Check.
@@ -20,7 +20,8 @@ beforeAll(async () => {
     routes: [{ method: "POST", path: "/api/v1/pods/new", scopes: ["CreatePod"] }],
   });
   keySpaceId = keySpace!.id;
-  workspaceId = (await t.admin.createWorkspace({ name: "Acme", keySegment: "a1b2c3", apiAccess: true })).workspace!.id;
+  workspaceId = (await t.admin.createWorkspace({ name: "Acme", keySegment: "a1b2c3", apiAccess: true }))
+    .workspace!.id;
   gw = gateway(t, "trumpet");
 });
 
@@ -59,7 +60,9 @@ describe("trumpet", () => {
     expect((await createPod(undefined)).status).toBe(401);
     expect((await createPod("trpt_a1b2c3_not-a-real-key")).status).toBe(401);
     const { secret } = await create(["CreatePod"]);
-    expect((await gw.request("POST", "/api/v1/pods/new", { authorization: `Token ${secret}` })).status).toBe(401);
+    expect((await gw.request("POST", "/api/v1/pods/new", { authorization: `Token ${secret}` })).status).toBe(
+      401,
+    );
   });
 
   it("Create keys: generate a new key with a name and scopes; the raw key is shown only once", async () => {

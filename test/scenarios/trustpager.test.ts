@@ -1,11 +1,17 @@
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import { Code } from "@connectrpc/connect";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApprovalStatus, CredentialSourceKind, KeyStatus, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
+import {
+  ApprovalStatus,
+  CredentialSourceKind,
+  KeyStatus,
+  KeyStyle,
+  OwnerType,
+} from "../../gen/keymesh/v1/types_pb.js";
 import { VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
 import { verifyWebhook } from "../../src/webhooks/sign.js";
-import { type TestServer, startTestServer } from "../support/server.js";
+import { startTestServer, type TestServer } from "../support/server.js";
 import { burst, codeOf, errorOf, gateway, stringify } from "./support.js";
 
 // ../shared/seeds/001: TrustPager, configured entirely through KeyAdmin and exercised through Envoy Check.
@@ -15,13 +21,35 @@ let keySpaceId: string;
 let workspaceId: string;
 let hooks: { server: Server; url: string; received: { body: string; signature: string }[] };
 
-const records = { name: "records", levels: ["read", "write-approval", "write", "delete-approval", "delete"], approvalOf: { "write-approval": "write", "delete-approval": "delete" } };
-const communication = { name: "communication", resources: ["email", "sms", "calls"], levels: ["read", "send-approval", "send"], approvalOf: { "send-approval": "send" } };
-const ai = { name: "ai", resources: ["ai"], levels: ["use-approval", "use"], approvalOf: { "use-approval": "use" } };
-const adminOnly = { name: "admin-only", resources: ["settings", "billing", "users", "integrations"], levels: ["read", "write"], adminOnly: true };
+const records = {
+  name: "records",
+  levels: ["read", "write-approval", "write", "delete-approval", "delete"],
+  approvalOf: { "write-approval": "write", "delete-approval": "delete" },
+};
+const communication = {
+  name: "communication",
+  resources: ["email", "sms", "calls"],
+  levels: ["read", "send-approval", "send"],
+  approvalOf: { "send-approval": "send" },
+};
+const ai = {
+  name: "ai",
+  resources: ["ai"],
+  levels: ["use-approval", "use"],
+  approvalOf: { "use-approval": "use" },
+};
+const adminOnly = {
+  name: "admin-only",
+  resources: ["settings", "billing", "users", "integrations"],
+  levels: ["read", "write"],
+  adminOnly: true,
+};
 
 beforeAll(async () => {
-  t = await startTestServer({ redis: true, env: { KEYMESH_WEBHOOK_POLL_MS: "50", KEYMESH_WEBHOOK_BACKOFF_MS: "50" } });
+  t = await startTestServer({
+    redis: true,
+    env: { KEYMESH_WEBHOOK_POLL_MS: "50", KEYMESH_WEBHOOK_BACKOFF_MS: "50" },
+  });
   const { keySpace } = await t.admin.createKeySpace({
     name: "trustpager",
     format: { prefix: "tp_live_", style: KeyStyle.SINGLE },
@@ -41,7 +69,8 @@ beforeAll(async () => {
     ],
   });
   keySpaceId = keySpace!.id;
-  workspaceId = (await t.admin.createWorkspace({ name: "Plumbing Co", plan: "pro", apiAccess: true })).workspace!.id;
+  workspaceId = (await t.admin.createWorkspace({ name: "Plumbing Co", plan: "pro", apiAccess: true }))
+    .workspace!.id;
   gw = gateway(t, "trustpager");
   const received: { body: string; signature: string }[] = [];
   const server = createServer((req, res) => {
@@ -64,9 +93,26 @@ afterAll(async () => {
 });
 
 const create = (scopes: string[], extra: Record<string, unknown> = {}) =>
-  t.admin.createKey({ keySpaceId, workspaceId, ownerType: OwnerType.ORGANIZATION, name: "Claude Desktop", scopes, ...extra });
-const call = (secret: string, method: string, path: string, extra: { body?: string; headers?: Record<string, string> } = {}) =>
-  gw.request(method, path, { authorization: `Bearer ${secret}`, ...extra.headers }, { body: extra.body ?? "" });
+  t.admin.createKey({
+    keySpaceId,
+    workspaceId,
+    ownerType: OwnerType.ORGANIZATION,
+    name: "Claude Desktop",
+    scopes,
+    ...extra,
+  });
+const call = (
+  secret: string,
+  method: string,
+  path: string,
+  extra: { body?: string; headers?: Record<string, string> } = {},
+) =>
+  gw.request(
+    method,
+    path,
+    { authorization: `Bearer ${secret}`, ...extra.headers },
+    { body: extra.body ?? "" },
+  );
 
 describe("TrustPager", () => {
   it("The key starts with tp_live_ and will only be shown once", async () => {
@@ -146,9 +192,16 @@ describe("TrustPager", () => {
     expect(verifyWebhook(signing, delivered.body, delivered.signature)).toBe(true);
     expect(JSON.parse(delivered.body)).toMatchObject({
       event: "approval.rejected",
-      data: { approvalId: id, reason: "Not this customer", request: { method: "DELETE", path: "/api/contacts/7", body } },
+      data: {
+        approvalId: id,
+        reason: "Not this customer",
+        request: { method: "DELETE", path: "/api/contacts/7", body },
+      },
     });
-    expect((await call(secret, "DELETE", "/api/contacts/7", { body, headers: { "x-keymesh-approval": id } })).status).toBe(403);
+    expect(
+      (await call(secret, "DELETE", "/api/contacts/7", { body, headers: { "x-keymesh-approval": id } }))
+        .status,
+    ).toBe(403);
   });
 
   it("Every key is provisioned with 120 requests per minute and 50,000 requests per day; past them, 429", async () => {
@@ -178,9 +231,16 @@ describe("TrustPager", () => {
   it("Edit a key: name, permission level and webhook change, with effect on the next API request", async () => {
     const { key, secret } = await create(["contacts:read"]);
     expect((await call(secret, "POST", "/api/contacts")).status).toBe(403);
-    await t.admin.updateKey({ id: key!.id, name: "Zapier", scopes: { values: ["contacts:write"] }, rejectionWebhookUrl: hooks.url });
+    await t.admin.updateKey({
+      id: key!.id,
+      name: "Zapier",
+      scopes: { values: ["contacts:write"] },
+      rejectionWebhookUrl: hooks.url,
+    });
     await expect.poll(async () => (await call(secret, "POST", "/api/contacts")).status).toBe(200);
-    expect(await codeOf(t.admin.updateKey({ id: key!.id, rejectionWebhookUrl: "ftp://x" }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(t.admin.updateKey({ id: key!.id, rejectionWebhookUrl: "ftp://x" }))).toBe(
+      Code.InvalidArgument,
+    );
   });
 
   it("Revoke: requests with a revoked key get 401 at once; the key stays listed and can be re-activated", async () => {
@@ -209,8 +269,15 @@ describe("TrustPager", () => {
   });
 
   it("API access requires the Pro plan: without it, calls are refused with a message about the plan", async () => {
-    const free = (await t.admin.createWorkspace({ name: "Starter", plan: "starter", apiAccess: false })).workspace!.id;
-    const { secret } = await t.admin.createKey({ keySpaceId, workspaceId: free, ownerType: OwnerType.ORGANIZATION, name: "k", scopes: ["admin"] });
+    const free = (await t.admin.createWorkspace({ name: "Starter", plan: "starter", apiAccess: false }))
+      .workspace!.id;
+    const { secret } = await t.admin.createKey({
+      keySpaceId,
+      workspaceId: free,
+      ownerType: OwnerType.ORGANIZATION,
+      name: "k",
+      scopes: ["admin"],
+    });
     const refused = await call(secret, "GET", "/api/contacts/1");
     expect(refused.status).toBe(403);
     expect(errorOf(refused).message).toMatch(/plan/);

@@ -29,7 +29,11 @@ export interface EnvoyCheckInput {
   body?: string;
 }
 
-type CheckFn = (request: unknown, options: grpc.CallOptions, callback: grpc.requestCallback<EnvoyCheckResponse>) => void;
+type CheckFn = (
+  request: unknown,
+  options: grpc.CallOptions,
+  callback: grpc.requestCallback<EnvoyCheckResponse>,
+) => void;
 
 /** An Envoy ext_authz client built from the official Envoy protos, independent of keymesh's generated code. */
 export function createEnvoyClient(address: string) {
@@ -44,7 +48,10 @@ export function createEnvoyClient(address: string) {
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
   };
-  const client = new loaded.envoy.service.auth.v3.Authorization(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+  const client = new loaded.envoy.service.auth.v3.Authorization(
+    address,
+    grpc.credentials.createInsecure(),
+  ) as unknown as grpc.Client & {
     Check: CheckFn;
   };
   return {
@@ -75,7 +82,10 @@ export function createEnvoyClient(address: string) {
 }
 
 /** Reads one header from a list of HeaderValueOptions. */
-export function headerOf(list: { header: { key: string; value: string } }[] | undefined, name: string): string | undefined {
+export function headerOf(
+  list: { header: { key: string; value: string } }[] | undefined,
+  name: string,
+): string | undefined {
   return list?.find((h) => h.header.key.toLowerCase() === name.toLowerCase())?.header.value;
 }
 

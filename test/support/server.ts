@@ -51,7 +51,10 @@ export async function startTestServer(
       if (key !== undefined) req.header.set("authorization", `Bearer ${key}`);
       return next(req);
     };
-    return createClient(KeyAdmin, createConnectTransport({ baseUrl: httpUrl, httpVersion: "1.1", interceptors: [auth] }));
+    return createClient(
+      KeyAdmin,
+      createConnectTransport({ baseUrl: httpUrl, httpVersion: "1.1", interceptors: [auth] }),
+    );
   };
   if (!rootKey) {
     const issued = await server.core.admin.createRootKey("test", "test root", ["admin:root"]);
@@ -65,7 +68,8 @@ export async function startTestServer(
     grpcAddress: `127.0.0.1:${server.grpcPort}`,
     admin: adminAs(rootKey),
     adminAs,
-    verify: createClient(KeyVerify, createGrpcTransport({ baseUrl: httpUrl })),
+    // KeyVerify on the grpc-js port, as internal gRPC clients call it; tests build Connect clients on httpUrl.
+    verify: createClient(KeyVerify, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.grpcPort}` })),
     async stop() {
       await server.close();
       await db?.drop();

@@ -8,6 +8,7 @@ import {
   retryAfter,
   verdictToDecision,
 } from "../../src/transport/decision.js";
+import { budgetMs, verdictWithin } from "../../src/transport/envoy/guard.js";
 import { allow, DENY_REASONS, deny, identity, limit } from "./fixtures.js";
 
 const NOW = 1_900_000_000;
@@ -191,5 +192,27 @@ describe("helpers", () => {
   it("replaces anything but printable ASCII in header values", () => {
     expect(headerValue("ok value\t1")).toBe("ok value\t1");
     expect(headerValue("é\u0000\n")).toBe("???");
+  });
+});
+
+describe("the deadline guard", () => {
+  it("keeps the configured deadline unless the caller's own deadline is sooner", () => {
+    expect(budgetMs(150, Number.POSITIVE_INFINITY, 0)).toBe(150);
+    expect(budgetMs(150, 200, 0)).toBe(150);
+    expect(budgetMs(150, 100, 0)).toBe(80);
+    expect(budgetMs(150, new Date(5), 10)).toBe(1);
+  });
+
+  it("turns a throw, a rejection, a non-verdict and a hang into error verdicts", async () => {
+    const cases: (() => Promise<never>)[] = [
+      () => {
+        throw new Error("sync");
+      },
+      () => Promise.reject(new Error("async")),
+      () => Promise.resolve(undefined as never),
+      () => new Promise<never>(() => {}),
+    ];
+    for (const produce of cases) expect((await verdictWithin(produce, 20)).kind).toBe("error");
+    expect((await verdictWithin(async () => allow(), 20)).kind).toBe("allow");
   });
 });

@@ -90,7 +90,10 @@ export function createFakeAuthorizer(): Authorizer & { seen: CheckRequest[] } {
     seen,
     async check(request) {
       seen.push(request);
-      const auth = request.headers.get("authorization");
+      const auth =
+        request.presentedKey === undefined
+          ? request.headers.get("authorization")
+          : `Bearer ${request.presentedKey}`;
       if (auth === undefined) return deny("missing", { message: "an API key is required" });
       const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
       const produce = byToken[token];

@@ -58,7 +58,23 @@ describe("HTTP ext_authz handler", () => {
     expect(lastSeen()).toMatchObject({ method: "PUT", path: "/v2/things" });
   });
 
-  it("reads key space, scopes and cost from the auth URL's query, else from the keymesh headers", async () => {
+  it("refuses with 400 when a client adds the other proxy's header pair with a different request line", async () => {
+    const seen = authorizer.seen.length;
+    const res = await fetch(`${base}/authz?key_space=pods`, {
+      headers: { ...auth("allow"), "x-original-method": "POST", "x-forwarded-method": "GET" },
+    });
+    expect(res.status).toBe(400);
+    expect(authorizer.seen.length).toBe(seen);
+  });
+
+  it("on the bare endpoint, ignores keymesh headers a client sent along with the auth subrequest", async () => {
+    await fetch(`${base}/authz?key_space=pods`, {
+      headers: { ...auth("allow"), "x-keymesh-scope": "pods:read", "x-keymesh-cost": "0" },
+    });
+    expect(lastSeen()).toMatchObject({ keySpace: "pods", scopes: [], cost: 0 });
+  });
+
+  it("reads key space, scopes and cost from the auth URL's query, and under the prefix from the keymesh headers", async () => {
     await fetch(`${base}/authz?key_space=pods&scope=pods:read,pods:write&cost=4`, {
       headers: { ...auth("allow"), "x-keymesh-key-space": "ignored" },
     });

@@ -39,7 +39,7 @@ export function budgetMs(
   const at = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
   if (at === undefined || !Number.isFinite(at)) return deadlineMs;
   // Answer a little before the caller gives up, so it gets our decision rather than its own timeout.
-  const remaining = at - now - 10;
+  const remaining = at - now - 20;
   return Math.max(1, Math.min(deadlineMs, remaining));
 }
 

@@ -53,6 +53,10 @@ export function createHttpAuthzHandler(
     let decision: Decision;
     try {
       const request = toCheckRequest(req, prefix, names, body);
+      if (request instanceof Error) {
+        sendBadRequest(res, request.message);
+        return;
+      }
       const verdict = await verdictWithin(() => options.authorizer.check(request), deadlineMs);
       if (verdict.kind === "error") logFailure(verdict.message);
       decision = verdictToDecision(verdict, decisionOptions);
@@ -103,47 +107,73 @@ function send(req: IncomingMessage, res: ServerResponse, d: Decision, approvalSt
   }
 }
 
+function sendBadRequest(res: ServerResponse, message: string): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = JSON.stringify({ error: { code: "bad_request", message } });
+  res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-/** Reads the original request from the proxy's auth request. */
+/** The one value of a header pair, or an error when a client added the other header with a different value. */
+function pair(req: IncomingMessage, a: string, b: string): string | undefined | Error {
+  const first = header(req, a);
+  const second = header(req, b);
+  // Each proxy overwrites the pair it sets (nginx X-Original-*, Traefik X-Forwarded-*); a disagreeing twin is forged.
+  if (first !== undefined && second !== undefined && first !== second)
+    return new Error(`${a} and ${b} disagree`);
+  return first ?? second;
+}
+
+/** Reads the original request from the proxy's auth request, or says why it cannot be trusted. */
 function toCheckRequest(
   req: IncomingMessage,
   prefix: string,
   names: { keySpace: string; scope: string; cost: string },
   body: Buffer | undefined,
-): CheckRequest {
+): CheckRequest | Error {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const pathPart = q < 0 ? url : url.slice(0, q);
-  // The bare endpoint (nginx, Traefik) carries the operator's own query; under the prefix (Envoy) the query is the
-  // client's, so it must never choose the key space or scopes.
-  const endpoint = prefix !== "" && pathPart === prefix;
-  const underPrefix = prefix === "" || pathPart.startsWith(`${prefix}/`);
-  const ownPath = endpoint ? "/" : underPrefix ? url.slice(prefix.length) || "/" : url;
-  const params = endpoint && q >= 0 ? new URLSearchParams(url.slice(q + 1)) : undefined;
-
   const headers = new Map<string, string>();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
-  const scopes = params?.get("scope") ?? header(req, names.scope) ?? "";
-  const cost = (params?.get("cost") ?? header(req, names.cost) ?? "").trim();
-  const request: CheckRequest = {
-    keySpace: (params?.get("key_space") ?? header(req, names.keySpace) ?? "").trim(),
-    scopes: scopes.split(/[\s,]+/).filter((s) => s.length > 0),
-    method: (
-      header(req, "x-forwarded-method") ??
-      header(req, "x-original-method") ??
-      req.method ??
-      "GET"
-    ).toUpperCase(),
-    path: header(req, "x-forwarded-uri") ?? header(req, "x-original-uri") ?? ownPath,
-    headers,
-    cost: /^\d{1,9}$/.test(cost) ? Number(cost) : 0,
-  };
+  let request: CheckRequest;
+  if (prefix !== "" && pathPart === prefix) {
+    // The bare endpoint (nginx auth_request, Traefik forwardAuth): the auth subrequest carries every client header,
+    // so policy comes only from the operator's query string, and the original request line from the proxy's headers.
+    const params = new URLSearchParams(q >= 0 ? url.slice(q + 1) : "");
+    const method = pair(req, "x-original-method", "x-forwarded-method");
+    const path = pair(req, "x-original-uri", "x-forwarded-uri");
+    if (method instanceof Error) return method;
+    if (path instanceof Error) return path;
+    const cost = (params.get("cost") ?? "").trim();
+    request = {
+      keySpace: (params.get("key_space") ?? "").trim(),
+      scopes: (params.get("scope") ?? "").split(/[\s,]+/).filter((x) => x.length > 0),
+      method: (method ?? req.method ?? "GET").toUpperCase(),
+      path: path ?? "/",
+      headers,
+      cost: /^\d{1,9}$/.test(cost) ? Number(cost) : 0,
+    };
+  } else {
+    // Under the prefix (Envoy http_service): the auth request repeats the client's method and path, and Envoy
+    // forwards only the headers its allowed_headers name, so the operator's headers_to_add carry the policy.
+    const cost = (header(req, names.cost) ?? "").trim();
+    request = {
+      keySpace: (header(req, names.keySpace) ?? "").trim(),
+      scopes: (header(req, names.scope) ?? "").split(/[\s,]+/).filter((x) => x.length > 0),
+      method: (req.method ?? "GET").toUpperCase(),
+      path: prefix === "" || pathPart.startsWith(`${prefix}/`) ? url.slice(prefix.length) || "/" : url,
+      headers,
+      cost: /^\d{1,9}$/.test(cost) ? Number(cost) : 0,
+    };
+  }
   if (body) request.body = body;
   return request;
 }
