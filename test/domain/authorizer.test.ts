@@ -243,7 +243,12 @@ describe("authorizer", () => {
 
 describe("key cache", () => {
   it("a lookup that began before an invalidation does not fill the cache with what it read", async () => {
-    const cache = createKeyCache({ ttlMs: 60_000, maxEntries: 10, negativeTtlMs: 60_000, negativeMaxEntries: 10 });
+    const cache = createKeyCache({
+      ttlMs: 60_000,
+      maxEntries: 10,
+      negativeTtlMs: 60_000,
+      negativeMaxEntries: 10,
+    });
     const { entry } = makeKey();
     const readAt = cache.generation;
     cache.invalidate(() => true);
