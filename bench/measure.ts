@@ -144,3 +144,35 @@ export async function machineBusyPct(ms = 2000): Promise<number> {
   const b = cpuTicks();
   return round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100, 1);
 }
+
+/** utime+stime of a process in clock ticks; for "self", plus the children it has reaped (h2load runs). */
+function processTicks(pid: number | "self"): number {
+  try {
+    // Fields after the parenthesised command name; utime is field 14 of the full line, so index 11 here.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
+    return f[11]! + f[12]! + (pid === "self" ? f[13]! + f[14]! : 0);
+  } catch {
+    return 0; // the process has exited; its ticks can no longer be told apart
+  }
+}
+
+/**
+ * Starts watching CPU use by anything other than this process, its reaped children and `pids` (the
+ * servers). The returned function gives that "other" share of the whole machine, in percent, since the
+ * start. It includes kernel softirq time not charged to any process, so a few percent is normal noise;
+ * tens of percent mean another tenant competed with the run.
+ */
+export function watchOtherCpu(pids: number[]): () => number {
+  const ours = (): number => processTicks("self") + pids.reduce((sum, p) => sum + processTicks(p), 0);
+  const m0 = cpuTicks();
+  const o0 = ours();
+  return () => {
+    const m1 = cpuTicks();
+    const other = m1.busy - m0.busy - (ours() - o0);
+    return round(Math.max(0, (other / Math.max(1, m1.total - m0.total)) * 100), 1);
+  };
+}

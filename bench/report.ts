@@ -6,6 +6,9 @@ import { type RssGrowth, round } from "./measure.js";
 import type { BenchOptions } from "./options.js";
 import type { ProbeResult } from "./probe.js";
 
+/** One measured throughput run and how much unrelated CPU load it competed with. */
+export type Round = H2loadResult & { otherCpuPct: number };
+
 /** Everything measured for one scenario. */
 export interface ScenarioResult {
   name: string;
@@ -13,7 +16,7 @@ export interface ScenarioResult {
   /** Encoded CheckRequest size (the gRPC frame adds 5 bytes). */
   requestBytes: number;
   probe: ProbeResult;
-  throughput: { best: H2loadResult; rounds: H2loadResult[]; xBaseline: number };
+  throughput: { best: Round; rounds: Round[]; xBaseline: number };
   /** One request at a time (-c 1 -m 1): the latency floor. */
   idle: H2loadResult;
   fixedLoad: H2loadResult & { offeredRps: number };
@@ -56,11 +59,12 @@ export function toMarkdown(r: BenchResults): string {
     "",
     `Throughput: ${r.method}. Latencies in ms; throughput-run latencies include queueing at saturation.`,
     "",
-    "| scenario | req/s | ×baseline | p50 ms | p99 ms |",
-    "|---|---:|---:|---:|---:|",
+    "| scenario | req/s | ×baseline | p50 ms | p99 ms | other CPU |",
+    "|---|---:|---:|---:|---:|---:|",
     ...r.scenarios.map((s) => {
       const b = s.throughput.best;
-      return `| ${s.name} | ${int(b.rps)} | ${s.throughput.xBaseline.toFixed(2)} | ${ms(b.p50)} | ${ms(b.p99)} |`;
+      const x = s.throughput.xBaseline.toFixed(2);
+      return `| ${s.name} | ${int(b.rps)} | ${x} | ${ms(b.p50)} | ${ms(b.p99)} | ${b.otherCpuPct}% |`;
     }),
     "",
     `Latency: idle = one request at a time (${int(r.options.idleRequests)} requests, -c 1 -m 1); fixed load = ` +

@@ -10,10 +10,19 @@ import { join } from "node:path";
 import { installCleanupHandlers, REPO_ROOT, type StartedServer, terminateAll } from "./child.js";
 import { grpcFrame } from "./fixtures.js";
 import { H2LOAD_INSTALL, type H2loadResult, h2loadVersion } from "./h2load.js";
-import { fixedLoad, idle, machineBusyPct, rssGrowth, type Target, throughput, warmUp } from "./measure.js";
+import {
+  fixedLoad,
+  idle,
+  machineBusyPct,
+  rssGrowth,
+  type Target,
+  throughput,
+  warmUp,
+  watchOtherCpu,
+} from "./measure.js";
 import { type BenchOptions, benchOptions } from "./options.js";
 import { assertCheck, type ProbeResult } from "./probe.js";
-import { type BenchResults, type ScenarioResult, writeReports } from "./report.js";
+import { type BenchResults, type Round, type ScenarioResult, writeReports } from "./report.js";
 import { BASELINE, type Scenario, scenarios } from "./scenarios.js";
 
 const RESULTS_DIR = join(REPO_ROOT, "bench", "results");
@@ -48,18 +57,20 @@ function assertClean(what: string, r: H2loadResult, requests: number): void {
   }
 }
 
+const serverPids = (running: Running[]): number[] =>
+  running.flatMap((r) => (r.server.pid ? [r.server.pid] : []));
+
 /** Interleaved rounds (A B A B …) so drift in machine state hits every scenario alike; best round wins. */
-async function throughputRounds(
-  running: Running[],
-  options: BenchOptions,
-): Promise<Map<string, H2loadResult[]>> {
-  const rounds = new Map<string, H2loadResult[]>(running.map((r) => [r.scenario.name, []]));
+async function throughputRounds(running: Running[], options: BenchOptions): Promise<Map<string, Round[]>> {
+  const rounds = new Map<string, Round[]>(running.map((r) => [r.scenario.name, []]));
   for (let round = 1; round <= options.rounds; round++) {
     for (const { scenario, target } of running) {
+      const otherCpu = watchOtherCpu(serverPids(running));
       const result = await throughput(target, options, logFile(scenario.name, "throughput"));
+      const otherCpuPct = otherCpu();
       assertClean(`${scenario.name} throughput`, result, options.measuredRequests);
-      rounds.get(scenario.name)!.push(result);
-      console.log(`round ${round} ${scenario.name}: ${fmt(result)}`);
+      rounds.get(scenario.name)!.push({ ...result, otherCpuPct });
+      console.log(`round ${round} ${scenario.name}: ${fmt(result)}, other CPU ${otherCpuPct}%`);
     }
   }
   return rounds;
@@ -71,7 +82,7 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
     console.log(`${r.scenario.name}: warmed up with ${options.warmupRequests} requests`);
   }
   const rounds = await throughputRounds(running, options);
-  const best = (name: string): H2loadResult => rounds.get(name)!.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const best = (name: string): Round => rounds.get(name)!.reduce((a, b) => (b.rps > a.rps ? b : a));
   const capacity = best(BASELINE).rps;
 
   const idles = new Map<string, H2loadResult>();
@@ -125,7 +136,9 @@ function notes(): string[] {
     "h2load --rps fires a 10 ms timer and sends each client's due requests as one batch (rps/100 per client " +
       "per tick), so fixed-load latencies include queueing behind those batches; compare them across " +
       "scenarios, and read the idle figures for per-request service time.",
-    "h2load runs on the same machine as the servers, and the machine may be shared (see busy %).",
+    "h2load runs on the same machine as the servers, and the machine may be shared: 'other CPU' is the " +
+      "share of all CPUs busy with work not charged to the bench's processes during that round (a few % is " +
+      "kernel networking; more means another tenant competed and the round's req/s is understated).",
     "RSS includes the tsx module-hooks worker thread (about 50 MiB), as in production (`node --import tsx`).",
     "×baseline and the fixed-load rate use the baseline measured in this same run.",
   ];

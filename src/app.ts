@@ -39,7 +39,9 @@ function routes(core: Core, config: Config, logger: Logger) {
       [file_keymesh_v1_admin, file_keymesh_v1_verify],
       ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
     )(router);
-    createHealthRoutes(() => "SERVING")(router);
+    createHealthRoutes(() => (core.healthy() ? "SERVING" : "NOT_SERVING"), {
+      services: ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
+    })(router);
   };
 }
 
@@ -62,8 +64,28 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     fallback: (req, res) => {
       const url = req.url ?? "";
       if (url === "/healthz") {
-        res.writeHead(200, { "content-type": "text/plain" });
-        res.end("ok\n");
+        const up = core.healthy();
+        res.writeHead(up ? 200 : 503, { "content-type": "text/plain" });
+        res.end(up ? "ok\n" : "database unreachable\n");
+        return;
+      }
+      if (url === "/metrics") {
+        const m = core.metrics();
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.end(
+          [
+            "# HELP keymesh_rate_limiter_failures_total Checks whose rate limiter call failed (then handled by the failure policy).",
+            "# TYPE keymesh_rate_limiter_failures_total counter",
+            `keymesh_rate_limiter_failures_total ${m.limiterFailures}`,
+            "# HELP keymesh_cached_keys Keys in the in-process cache.",
+            "# TYPE keymesh_cached_keys gauge",
+            `keymesh_cached_keys ${m.cachedKeys}`,
+            "# HELP keymesh_database_up Whether the last database probe succeeded.",
+            "# TYPE keymesh_database_up gauge",
+            `keymesh_database_up ${m.databaseUp ? 1 : 0}`,
+            "",
+          ].join("\n"),
+        );
         return;
       }
       if (url === "/authz" || url.startsWith("/authz/") || url.startsWith("/authz?")) {

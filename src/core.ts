@@ -37,6 +37,25 @@ export type CoreConfig = Pick<
   | "webhookMaxAttempts"
 >;
 
+/** Probes the database every few seconds, so health checks can tell a load balancer to look elsewhere. */
+function probeDatabase(sql: Sql, logger: Logger): { up: boolean; stop(): void } {
+  const state = { up: true, stop: () => clearInterval(timer) };
+  const timer = setInterval(() => {
+    sql`select 1`.then(
+      () => {
+        if (!state.up) logger.info("database reachable again");
+        state.up = true;
+      },
+      (error: unknown) => {
+        if (state.up) logger.warn("database unreachable", { error });
+        state.up = false;
+      },
+    );
+  }, 5000);
+  timer.unref();
+  return state;
+}
+
 /** Builds the admin services and the authorizer with its caches, listening for changes; nothing serves yet. */
 export async function createCore(options: {
   config: CoreConfig;
@@ -87,6 +106,7 @@ export async function createCore(options: {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
   });
+  const health = probeDatabase(sql, logger);
   return {
     admin: createAdminServices({ sql, digest, pepper: options.pepper, announce }),
     approvals: createApprovalService(sql, announce),
@@ -95,10 +115,13 @@ export async function createCore(options: {
     authorizer,
     cache,
     usage,
-    metrics: () => ({ limiterFailures, cachedKeys: cache.size }),
+    metrics: () => ({ limiterFailures, cachedKeys: cache.size, databaseUp: health.up }),
+    /** Whether the database answered its last probe; health checks report NOT_SERVING otherwise. */
+    healthy: () => health.up,
     /** Stops applying change notifications; only the cache TTL then bounds staleness (used by tests). */
     stopListening: () => listener.stop(),
     async close() {
+      health.stop();
       await outbox.stop();
       await listener.stop();
       await usage.close();

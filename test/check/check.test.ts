@@ -129,6 +129,15 @@ describe("Envoy ext_authz Check", () => {
   });
 });
 
+describe("operations endpoints", () => {
+  it("reports health and Prometheus metrics on the HTTP port", async () => {
+    expect((await fetch(`${t.httpUrl}/healthz`)).status).toBe(200);
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+    expect(metrics).toContain("keymesh_database_up 1");
+    expect(metrics).toMatch(/keymesh_rate_limiter_failures_total \d+/);
+  });
+});
+
 describe("KeyVerify", () => {
   it("answers the verdict as data over gRPC and over Connect", async () => {
     const { key, secret } = await issue();
