@@ -53,7 +53,7 @@ async function statusOnB(secret: string): Promise<number> {
     contextExtensions: { "keymesh.key_space": "shared" },
   });
   if (res.status?.code === 0) return 200;
-  return { Unauthorized: 401, Forbidden: 403 }[res.denied_response!.status.code as "Unauthorized"] ?? 0;
+  return { Unauthorized: 401, Forbidden: 403 }[res.denied_response?.status?.code as "Unauthorized"] ?? 0;
 }
 
 describe("revocation across instances", () => {
