@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { chown, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -12,6 +11,7 @@ import {
   prepareForRoot,
   withUmask,
 } from "../src/embedded-postgres-root.js";
+import { freePort } from "./support/processes.js";
 import { startRedisServer } from "./support/redis-server.js";
 
 declare module "vitest" {
@@ -52,17 +52,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
 function external(url: string): Service {
   return { url, stop: async () => {} };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject()));
-    });
-  });
 }
 
 async function startPostgres(): Promise<Service> {

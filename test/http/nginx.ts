@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, spawnTracked } from "../support/processes.js";
 
 /** True when Debian's `nginx` binary is installed (CI installs it; the nginx tests skip only without it). */
 export function nginxAvailable(): boolean {
@@ -24,23 +25,6 @@ export interface NginxHandle {
   errorLog(): string;
   /** SIGQUIT (graceful), then SIGKILL after 5 s; waits for the exit and removes the prefix directory. */
   stop(): Promise<void>;
-}
-
-// An nginx left behind by a crashed worker would keep its port.
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -100,22 +84,15 @@ ${httpBlock(port)}
 `,
   );
   // -e: the error log nginx opens before it has read the config (the compiled-in default is under /var/log).
-  const child = spawn(nginxBinary(), ["-p", prefix, "-c", conf, "-e", errorLogPath], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  running.add(child);
-  let output = "";
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let removed = false;
-  exited.then(() => {
-    running.delete(child);
-  });
-  const hasExited = () => child.exitCode !== null || child.signalCode !== null;
+  // -e: the error log nginx opens before it has read the config (the compiled-in default is under /var/log).
+  const { child, output, exited, hasExited } = spawnTracked(nginxBinary(), [
+    "-p",
+    prefix,
+    "-c",
+    conf,
+    "-e",
+    errorLogPath,
+  ]);
   const errorLog = () => {
     try {
       return readFileSync(errorLogPath, "utf8");
@@ -123,6 +100,7 @@ ${httpBlock(port)}
       return "";
     }
   };
+  let removed = false;
   const stop = async () => {
     if (!hasExited()) {
       child.kill("SIGQUIT");
@@ -140,7 +118,7 @@ ${httpBlock(port)}
   const giveUpAt = Date.now() + 10_000;
   while (!(await accepts(port))) {
     if (hasExited() || Date.now() > giveUpAt) {
-      const log = `${output}\n${errorLog()}`;
+      const log = `${output()}\n${errorLog()}`;
       await stop();
       throw new Error(`nginx on port ${port} did not start:\n${log}`);
     }

@@ -1,9 +1,10 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
+import { freePort, spawnTracked } from "./processes.js";
 
 const run = promisify(execFile);
 
@@ -19,15 +20,6 @@ export interface RedisServerHandle {
   /** SIGCONT after `pause`. */
   resume(): void;
 }
-
-// Servers left running by a crashed test would outlive the worker and hold ports.
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) {
-    child.kill("SIGCONT");
-    child.kill("SIGKILL");
-  }
-});
 
 /** True when `redis-server` is on PATH, so Redis tests can run. */
 export function redisServerAvailable(): boolean {
@@ -57,7 +49,6 @@ function bindable(port: number): Promise<number> {
 }
 
 /** A port the kernel just handed out, so very likely still free. */
-const freePort = () => bindable(0);
 
 /**
  * A free port whose cluster-bus twin (port + 10000) is free too. Kernel-chosen ports are often above 55535,
@@ -112,26 +103,15 @@ export async function startRedisServer(
 async function launch(port: number, options: { args?: string[]; dir?: string }): Promise<RedisServerHandle> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "keymesh-redis-"));
-  const child = spawn(
+  const { child, output, exited, hasExited } = spawnTracked(
     "redis-server",
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir].concat(
       options.args ?? [],
     ),
-    { stdio: ["ignore", "pipe", "pipe"] },
   );
-  running.add(child);
-  let output = "";
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  exited.then(() => {
-    running.delete(child);
+  void exited.then(() => {
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   });
-  const hasExited = () => child.exitCode !== null || child.signalCode !== null;
 
   const stop = async () => {
     if (!hasExited()) {
@@ -148,7 +128,7 @@ async function launch(port: number, options: { args?: string[]; dir?: string }):
   while (!(await ping(port))) {
     if (hasExited() || Date.now() > giveUpAt) {
       await stop();
-      throw new Error(`redis-server on port ${port} did not start:\n${output}`);
+      throw new Error(`redis-server on port ${port} did not start:\n${output()}`);
     }
     await sleep(25);
   }
