@@ -11,7 +11,7 @@ export interface Approval {
   method: string;
   path: string;
   requiredScope: string;
-  status: "pending" | "approved" | "rejected" | "used";
+  status: "pending" | "approved" | "rejected" | "used" | "expired";
   reason: string;
   headers: Record<string, string>;
   body: Buffer | null;
@@ -27,7 +27,7 @@ interface ApprovalRow {
   method: string;
   path: string;
   required_scope: string;
-  status: Approval["status"];
+  status: Exclude<Approval["status"], "expired">;
   reason: string;
   headers: Record<string, string>;
   body: Buffer | null;
@@ -44,7 +44,11 @@ function toApproval(r: ApprovalRow): Approval {
     method: r.method,
     path: r.path,
     requiredScope: r.required_scope,
-    status: r.status,
+    // Expiry is derived, so an approval lapses on time without a sweeper.
+    status:
+      (r.status === "pending" || r.status === "approved") && r.expires_at.getTime() <= Date.now()
+        ? "expired"
+        : r.status,
     reason: r.reason,
     headers: r.headers,
     body: r.body,
@@ -120,7 +124,10 @@ export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
       const rows = await sql<ApprovalRow[]>`
         select * from approvals
         where (${filter.workspaceId} = '' or workspace_id = ${filter.workspaceId})
-          and (${filter.status} = '' or status = ${filter.status})
+          and (${filter.status} = ''
+               or (${filter.status} = 'expired' and status in ('pending', 'approved') and expires_at <= now())
+               or (${filter.status} in ('pending', 'approved') and status = ${filter.status} and expires_at > now())
+               or (${filter.status} in ('rejected', 'used') and status = ${filter.status}))
           and (${cursor === null} or (created_at, id) > (${cursor?.at ?? null}::timestamptz, ${cursor?.id ?? null}))
         order by created_at, id limit ${limit + 1}`;
       const { page, nextPageToken } = paginate(rows, limit);

@@ -240,6 +240,7 @@ const approvalStatus: Record<DomainApproval["status"], pb.ApprovalStatus> = {
   approved: pb.ApprovalStatus.APPROVED,
   rejected: pb.ApprovalStatus.REJECTED,
   used: pb.ApprovalStatus.USED,
+  expired: pb.ApprovalStatus.EXPIRED,
 };
 
 /** Converts a proto approval status filter to the domain one ("" for any). */
