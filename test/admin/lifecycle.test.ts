@@ -1,6 +1,8 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KeyAdmin } from "../../gen/keymesh/v1/admin_pb.js";
 import { CredentialSourceKind, KeyStatus, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { stringify } from "../scenarios/support.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -80,6 +82,20 @@ describe("KeyAdmin access", () => {
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.InvalidArgument);
     expect((error as ConnectError).rawMessage).toContain("name");
+  });
+
+  it("KeyAdmin answers over gRPC and gRPC-Web as well as Connect", async () => {
+    const auth: Interceptor = (next) => (req) => {
+      req.header.set("authorization", `Bearer ${t.rootKey}`);
+      return next(req);
+    };
+    for (const transport of [
+      createGrpcTransport({ baseUrl: t.httpUrl, interceptors: [auth] }),
+      createGrpcWebTransport({ baseUrl: t.httpUrl, httpVersion: "1.1", interceptors: [auth] }),
+    ]) {
+      const client = createClient(KeyAdmin, transport);
+      expect((await client.listKeySpaces({})).keySpaces.map((s) => s.name)).toContain("trumpet");
+    }
   });
 
   it("the first root key is created once; a second bootstrap creates nothing", async () => {

@@ -1,5 +1,9 @@
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { KeyVerify, VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
@@ -139,14 +143,18 @@ describe("operations endpoints", () => {
 });
 
 describe("KeyVerify", () => {
-  it("answers the verdict as data over gRPC and over Connect", async () => {
+  it("answers the verdict as data over gRPC (both ports), Connect and gRPC-Web", async () => {
     const { key, secret } = await issue();
     const connect = createClient(
       KeyVerify,
       createConnectTransport({ baseUrl: t.httpUrl, httpVersion: "1.1" }),
     );
     const grpcOnConnectPort = createClient(KeyVerify, createGrpcTransport({ baseUrl: t.httpUrl }));
-    for (const client of [t.verify, connect, grpcOnConnectPort]) {
+    const grpcWeb = createClient(
+      KeyVerify,
+      createGrpcWebTransport({ baseUrl: t.httpUrl, httpVersion: "1.1" }),
+    );
+    for (const client of [t.verify, connect, grpcOnConnectPort, grpcWeb]) {
       const ok = await client.verify({ key: secret, keySpaceId, scopes: ["CreatePod"] });
       expect(ok).toMatchObject({
         code: VerifyCode.VALID,

@@ -228,6 +228,32 @@ describe("TrustPager", () => {
     expect((await call(other, "GET", "/api/contacts/1")).status).toBe(200);
   });
 
+  it("The daily limit of 50,000 requests holds on its own: with the minute limit lifted for the key, request 50,001 gets 429", async () => {
+    // As support would for a key that needs more per minute: the key's own limits replace the defaults.
+    const { secret } = await create(["contacts:read"], {
+      limits: {
+        limits: [
+          { name: "minute", capacity: 1_000_000n, periodSeconds: 60n },
+          { name: "day", capacity: 50_000n, periodSeconds: 86_400n },
+        ],
+      },
+    });
+    const started = Date.now();
+    const results = await burst(50_000, 64, () => call(secret, "GET", "/api/contacts/1"));
+    expect(results.filter((r) => r.status !== 200 || r.responseHeaders["x-keymesh-warning"])).toHaveLength(0);
+    // The day bucket refills 50,000 / 86,400 per second: under one token for each 1.7 s spent.
+    let extra = 0;
+    let limited = await call(secret, "GET", "/api/contacts/1");
+    while (limited.status === 200 && extra < 100) {
+      extra++;
+      limited = await call(secret, "GET", "/api/contacts/1");
+    }
+    expect(extra).toBeLessThanOrEqual(Math.ceil(((Date.now() - started) / 1000) * (50_000 / 86_400)) + 1);
+    expect(limited.status).toBe(429);
+    expect(limited.headers["x-ratelimit-limit"]).toBe("50000");
+    expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+  }, 180_000);
+
   it("Edit a key: name, permission level and webhook change, with effect on the next API request", async () => {
     const { key, secret } = await create(["contacts:read"]);
     expect((await call(secret, "POST", "/api/contacts")).status).toBe(403);
