@@ -71,10 +71,15 @@ export async function prepareForRoot(): Promise<void> {
   if (usable()) return;
   // Grant only search (x) on the ancestors, and read on the package's own files: the least that lets it exec them.
   const packageDir = dirname(dirname(dirname(initdb)));
-  for (let dir = packageDir; dir !== dirname(dir); dir = dirname(dir)) {
-    const { mode } = await stat(dir);
-    if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001);
-  }
+  await grantSearch(packageDir);
   await run("chmod", ["-R", "o+rX", packageDir]);
   if (!usable()) throw new Error(`the postgres user cannot run ${initdb}; check the permissions on its path`);
+}
+
+/** Adds only the search (x) bit for others to `dir` and its ancestors, so the `postgres` user can reach paths below. */
+export async function grantSearch(dir: string): Promise<void> {
+  for (let d = resolve(dir); d !== dirname(d); d = dirname(d)) {
+    const { mode } = await stat(d);
+    if ((mode & 0o001) === 0) await chmod(d, mode | 0o001);
+  }
 }

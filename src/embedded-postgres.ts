@@ -1,8 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { loadEmbeddedPostgres, postgresIds, prepareForRoot, withUmask } from "./embedded-postgres-root.js";
+import { dirname, join, resolve } from "node:path";
+import {
+  grantSearch,
+  loadEmbeddedPostgres,
+  postgresIds,
+  prepareForRoot,
+  withUmask,
+} from "./embedded-postgres-root.js";
 import type { Logger } from "./log.js";
 
 /** Reads a secret kept in `dir/name`, creating it (mode 0600) on first use. */
@@ -46,6 +52,8 @@ export async function startEmbeddedPostgres(options: {
     if (isRoot) {
       await mkdir(databaseDir, { recursive: true, mode: 0o700 });
       const { uid, gid } = postgresIds();
+      // A data directory under a private parent (a clone in /root, a mktemp dir) must stay reachable for postgres.
+      await grantSearch(dirname(dataDir));
       await chown(dataDir, uid, gid);
       await chown(databaseDir, uid, gid);
     }
