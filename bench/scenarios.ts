@@ -4,6 +4,7 @@
  */
 import { type StartedServer, spawnServer } from "./child.js";
 import { buildCheckRequest } from "./fixtures.js";
+import { type BenchKeys, benchKeys, KEY_SPACE, stopShared } from "./keymesh.js";
 
 export type { StartedServer } from "./child.js";
 
@@ -45,5 +46,49 @@ export const referenceScenarios: Scenario[] = [
   },
 ];
 
-/** Every scenario `npm run bench` runs, in order. Add keymesh scenarios here. */
-export const scenarios: Scenario[] = [...referenceScenarios];
+/** A scenario on the shared keymesh (one server, one redis-server), driven with one of its minted keys. */
+function keymesh(
+  name: string,
+  description: string,
+  key: (keys: BenchKeys) => string,
+  expectedCheckCode: number,
+): Scenario {
+  return {
+    name,
+    description,
+    expectedCheckCode,
+    async start() {
+      const keys = await benchKeys();
+      const { server } = keys;
+      return {
+        port: server.grpcPort,
+        pid: server.pid,
+        request: buildCheckRequest({ authorization: `Bearer ${key(keys)}`, keySpace: KEY_SPACE }),
+        // Scenarios share the process: the first stop ends it, later ones are no-ops.
+        stop: stopShared,
+      };
+    },
+  };
+}
+
+/** keymesh's Check on the paths Envoy sees most; all share one keymesh + redis-server + embedded Postgres. */
+export const keymeshScenarios: Scenario[] = [
+  keymesh(
+    "km-limited",
+    "valid key, cache warm, 1 Redis token bucket (Lua script per Check)",
+    (k) => k.limited,
+    0,
+  ),
+  keymesh("km-unlimited", "valid key, cache warm, no rate limit", (k) => k.unlimited, 0),
+  keymesh(
+    "km-malformed",
+    "Bearer trpt_ key failing its checksum: 401 before any lookup",
+    (k) => k.malformed,
+    16,
+  ),
+  keymesh("km-unknown", "well-formed key never issued: 401 from the negative cache", (k) => k.unknown, 16),
+  keymesh("km-revoked", "revoked key, cache warm: 401", (k) => k.revoked, 16),
+];
+
+/** Every scenario `npm run bench` runs, in order. */
+export const scenarios: Scenario[] = [...referenceScenarios, ...keymeshScenarios];
