@@ -38,7 +38,6 @@ export async function startKeymesh(env: Record<string, string>): Promise<Keymesh
         KEYMESH_EMBEDDED_PG_PORT: String(await freePort()),
         KEYMESH_GRPC_PORT: "0",
         KEYMESH_HTTP_PORT: "0",
-        KEYMESH_LOG_LEVEL: "warn",
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -54,7 +53,7 @@ export async function startKeymesh(env: Record<string, string>): Promise<Keymesh
         60_000,
       );
       const check = (): void => {
-        const root = /^(km_root_\S+)$/m.exec(out);
+        const root = /^\s*(km_root_\S+)\s*$/m.exec(out);
         const grpc = /"grpcPort":(\d+)/.exec(err);
         const http = /"httpPort":(\d+)/.exec(err);
         if (!root || !grpc || !http) return;
@@ -72,7 +71,7 @@ export async function startKeymesh(env: Record<string, string>): Promise<Keymesh
       child.once("exit", (code) => reject(new Error(`keymesh exited (${code}):\n${err.slice(-2000)}`)));
     },
   );
-  // Logs after start-up still reach the terminal; warn level keeps them to real problems.
+  // Logs after start-up still reach the terminal (keymesh logs no line per Check).
   child.stderr!.removeAllListeners("data");
   child.stderr!.pipe(process.stderr);
   child.stdout!.removeAllListeners("data");

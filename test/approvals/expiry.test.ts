@@ -1,9 +1,10 @@
 import { Code } from "@connectrpc/connect";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApprovalStatus, CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
+import { ApprovalStatus, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { codeOf, gateway } from "../scenarios/support.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { createApprovalKeySpace } from "./support.js";
 
 let t: TestServer;
 let gw: ReturnType<typeof gateway>;
@@ -12,25 +13,11 @@ let workspaceId: string;
 
 beforeAll(async () => {
   t = await startTestServer();
-  const { keySpace } = await t.admin.createKeySpace({
-    name: "expiring",
-    format: { prefix: "ex_", style: KeyStyle.SINGLE },
-    credentialSources: [{ kind: CredentialSourceKind.BEARER }],
-    scopeModel: {
-      ladders: [
-        {
-          name: "crud",
-          levels: ["read", "write-approval", "write"],
-          approvalOf: { "write-approval": "write" },
-        },
-      ],
-    },
-    routes: [{ method: "POST", path: "/things", scopes: ["things:write"] }],
-  });
+  const keySpaceId = await createApprovalKeySpace(t, "expiring");
   workspaceId = (await t.admin.createWorkspace({ name: "w", apiAccess: true })).workspace!.id;
   secret = (
     await t.admin.createKey({
-      keySpaceId: keySpace!.id,
+      keySpaceId,
       workspaceId,
       ownerType: OwnerType.ORGANIZATION,
       name: "agent",

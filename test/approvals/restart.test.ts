@@ -1,10 +1,11 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ApprovalStatus, CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
+import { ApprovalStatus, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { verifyWebhook } from "../../src/webhooks/sign.js";
 import { gateway } from "../scenarios/support.js";
 import { createTestDatabase } from "../support/database.js";
 import { startTestServer } from "../support/server.js";
+import { createApprovalKeySpace } from "./support.js";
 
 // Approvals and the webhook outbox live in Postgres, so a restart loses neither.
 let db: { url: string; drop(): Promise<void> };
@@ -38,24 +39,10 @@ afterAll(async () => {
 describe("approvals and webhooks across a restart", () => {
   it("a pending approval and an undelivered rejection webhook survive a restart, and the webhook arrives exactly once", async () => {
     const first = await startTestServer({ databaseUrl: db.url, env: fast });
-    const { keySpace } = await first.admin.createKeySpace({
-      name: "restart",
-      format: { prefix: "rs_", style: KeyStyle.SINGLE },
-      credentialSources: [{ kind: CredentialSourceKind.BEARER }],
-      scopeModel: {
-        ladders: [
-          {
-            name: "crud",
-            levels: ["read", "write-approval", "write"],
-            approvalOf: { "write-approval": "write" },
-          },
-        ],
-      },
-      routes: [{ method: "POST", path: "/things", scopes: ["things:write"] }],
-    });
+    const keySpaceId = await createApprovalKeySpace(first, "restart");
     const workspaceId = (await first.admin.createWorkspace({ name: "w", apiAccess: true })).workspace!.id;
     const { secret } = await first.admin.createKey({
-      keySpaceId: keySpace!.id,
+      keySpaceId,
       workspaceId,
       ownerType: OwnerType.ORGANIZATION,
       name: "agent",
