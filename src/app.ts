@@ -60,7 +60,10 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
   });
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger),
-    interceptors: [adminAuthInterceptor(core.authorizer, "keymesh.v1.KeyAdmin"), validationInterceptor()],
+    interceptors: [
+      adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
+      validationInterceptor(),
+    ],
     fallback: (req, res) => {
       const url = req.url ?? "";
       if (url === "/healthz") {

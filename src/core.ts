@@ -4,7 +4,7 @@ import { createAdminServices } from "./admin/services.js";
 import { applyChange, listenForChanges } from "./cache/invalidation.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
-import { createAuthorizer } from "./domain/authorizer.js";
+import { type AuthorizerOptions, createAuthorizer } from "./domain/authorizer.js";
 import { createDigester } from "./domain/digest.js";
 import type { Logger } from "./log.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
@@ -36,6 +36,8 @@ export type CoreConfig = Pick<
   | "webhookBackoffMs"
   | "webhookMaxAttempts"
 >;
+
+const ADMIN_AUTH_DEADLINE_MS = 5000;
 
 /** Probes the database every few seconds, so health checks can tell a load balancer to look elsewhere. */
 function probeDatabase(sql: Sql, logger: Logger): { up: boolean; stop(): void } {
@@ -75,7 +77,7 @@ export async function createCore(options: {
   const keySpaces = createCachedKeySpaces(createPostgresKeySpaces(sql), config.cacheTtlMs);
   const usage = createUsageRecorder(sql, { flushMs: config.lastUsedFlushMs, logger });
   let limiterFailures = 0;
-  const authorizer = createAuthorizer({
+  const authorizerOptions: AuthorizerOptions = {
     keySpaces,
     lookup: createPostgresKeyLookup(sql),
     cache,
@@ -93,7 +95,10 @@ export async function createCore(options: {
       if (limiterFailures % 1000 === 1)
         logger.warn("rate limiter failed", { error, failures: limiterFailures });
     },
-  });
+  };
+  const authorizer = createAuthorizer(authorizerOptions);
+  // KeyAdmin callers are people and scripts, not Envoy: a busy instance should not refuse them at 150 ms.
+  const adminAuthorizer = createAuthorizer({ ...authorizerOptions, deadlineMs: ADMIN_AUTH_DEADLINE_MS });
   const listener = await listenForChanges(sql, { keys: cache, keySpaces }, logger);
   // This instance's own changes apply before the admin call returns; NOTIFY carries them to the others.
   const announce = (change: Change) => applyChange({ keys: cache, keySpaces }, change);
@@ -113,6 +118,7 @@ export async function createCore(options: {
     signingSecret,
     outbox,
     authorizer,
+    adminAuthorizer,
     cache,
     usage,
     metrics: () => ({ limiterFailures, cachedKeys: cache.size, databaseUp: health.up }),
