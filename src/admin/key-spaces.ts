@@ -5,7 +5,8 @@ import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
-import { decodePageToken, definedFields, pageSize, paginate } from "./pagination.js";
+import { decodePageToken, pageSize, paginate } from "./pagination.js";
+import { definedFields } from "./patch.js";
 
 /** The settings of a key space that an operator chooses. */
 export type KeySpaceSettings = Omit<KeySpace, "id" | "createdAt">;

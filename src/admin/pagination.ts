@@ -43,8 +43,3 @@ export function paginate<T extends { id: string; created_at: Date }>(
       rows.length > limit && last ? encodePageToken({ at: last.created_at.toISOString(), id: last.id }) : "",
   };
 }
-
-/** Drops the fields of a patch that are undefined, so that spreading it keeps the current values. */
-export function definedFields<T extends object>(patch: T): Partial<T> {
-  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

@@ -8,7 +8,6 @@ import { createSealer } from "./sealer.js";
 import { createWorkspaceService } from "./workspaces.js";
 
 const ROOT_WORKSPACE_ID = "ws_keymesh";
-const ADMIN_SCOPES = ["admin:read", "admin:write", "admin:root"];
 
 /** Creates every admin service over one `sql` pool. */
 export function createAdminServices(options: {
@@ -31,13 +30,7 @@ export function createAdminServices(options: {
     scopes: string[],
     onlyIfFirst = false,
   ): Promise<IssuedKey> {
-    const bad = scopes.find((s) => !ADMIN_SCOPES.includes(s));
-    if (bad)
-      throw new AdminError(
-        "invalid_argument",
-        `scopes: ${JSON.stringify(bad)} is not one of ${ADMIN_SCOPES.join(", ")}`,
-        "scopes",
-      );
+    // The root key space's own scope model (admin:read < admin:write < admin:root) rejects any other scope.
     return keys.create(
       actor,
       {

@@ -5,7 +5,8 @@ import { type MemberRow, toMember, toWorkspace, type WorkspaceRow } from "../sto
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
-import { decodePageToken, definedFields, pageSize, paginate } from "./pagination.js";
+import { decodePageToken, pageSize, paginate } from "./pagination.js";
+import { definedFields } from "./patch.js";
 
 /** What an operator sets when creating a workspace. */
 export interface NewWorkspace {

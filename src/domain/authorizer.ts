@@ -60,12 +60,13 @@ async function resolveSpace(
   if (named) return o.keySpaces.get(named);
   // No key space named: the one whose sources and layout accept the presented key.
   const matches: KeySpace[] = [];
-  for (const space of await o.keySpaces.all()) {
+  const spaces = await o.keySpaces.all();
+  for (const space of spaces) {
     const presented = present(space, req);
     if (presented.kind === "found" && parsePresentedKey(space.format, presented.value)) matches.push(space);
   }
   if (matches.length > 1) return "ambiguous";
-  return matches[0] ?? (await o.keySpaces.all())[0];
+  return matches[0] ?? spaces[0];
 }
 
 function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: string[]): Verdict | undefined {
