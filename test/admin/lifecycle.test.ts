@@ -77,6 +77,12 @@ describe("KeyAdmin access", () => {
     );
   });
 
+  it("a root key can only carry admin scopes", async () => {
+    expect(await codeOf(t.admin.createRootKey({ name: "odd", scopes: ["CreatePod"] }))).toBe(
+      Code.InvalidArgument,
+    );
+  });
+
   it("a bad field is INVALID_ARGUMENT naming the field", async () => {
     const error = await t.admin.createWorkspace({ name: "" }).catch((e: unknown) => ConnectError.from(e));
     expect(error).toBeInstanceOf(ConnectError);
