@@ -112,6 +112,43 @@ describe("decodeCheckRequest", () => {
     expect(req.headers.get("x-b")).toBe("v");
   });
 
+  it("answers header lookups, before and after iterating, as a map of every decoded header would", () => {
+    const bytes = () =>
+      wrapHttp([
+        ...len(3, [...str(1, "X-Api-Key"), ...str(2, "k1")]),
+        ...len(3, [...str(1, "x-api-key"), ...str(2, "k2")]),
+        ...len(13, len(1, [...str(1, "X-API-KEY"), ...str(2, "k3")])),
+        ...len(13, len(1, [...str(1, "Accept"), ...str(3, "json")])),
+        // The Kelvin sign lower-cases to an ASCII "k": a name is matched as decoded text, not as bytes.
+        ...len(3, [...str(1, "x-api-\u212Aey"), ...str(2, "k4")]),
+        ...len(3, [...str(1, "x-api-ke"), ...str(2, "short")]),
+        ...str(2, "GET"),
+      ]);
+    const expected = new Map([
+      ["x-api-key", "k4"],
+      ["accept", "json"],
+      ["x-api-ke", "short"],
+    ]);
+    const lazy = decodeOk(bytes()).headers;
+    for (const name of [...expected.keys(), "x-api-kez", "X-Api-Key", "missing"]) {
+      expect(lazy.get(name)).toBe(expected.get(name));
+      expect(lazy.has(name)).toBe(expected.has(name));
+    }
+    // Before the Kelvin entry the three spellings fold to "k2,k3": a map entry replaces, header_map folds.
+    const folded = decodeOk(
+      wrapHttp([
+        ...len(3, [...str(1, "X-Api-Key"), ...str(2, "k1")]),
+        ...len(3, [...str(1, "x-api-key"), ...str(2, "k2")]),
+        ...len(13, len(1, [...str(1, "X-API-KEY"), ...str(2, "k3")])),
+      ]),
+    ).headers;
+    expect(folded.get("x-api-key")).toBe("k2,k3");
+    const iterated = decodeOk(bytes()).headers;
+    expect(new Map(iterated)).toEqual(expected);
+    expect(iterated.size).toBe(3);
+    expect(iterated.get("accept")).toBe("json");
+  });
+
   it("passes the body, preferring raw_body over body", () => {
     expect(Buffer.from(decodeOk(encode({ body: "hello" })).body!).toString()).toBe("hello");
     const both = decodeOk(encode({ body: "text", rawBody: new Uint8Array([0, 255, 1]) }));

@@ -1,4 +1,5 @@
 import type { CheckRequest } from "../../domain/check-request.js";
+import { WireHeaders } from "./wire-headers.js";
 import { LEN, Malformed, Reader } from "./wire-reader.js";
 
 /** The outcome of reading an ext_authz CheckRequest from the wire. */
@@ -40,7 +41,8 @@ interface State {
   limits: DecodeLimits;
   method: string;
   path: string;
-  headers: Map<string, string>;
+  /** Key and value bounds of each header entry, in wire order; see WireHeaders. */
+  headerSpans: number[];
   headerBytes: number;
   extensions: Map<string, string>;
   body: Uint8Array | undefined;
@@ -58,7 +60,7 @@ export function decodeCheckRequest(
     limits,
     method: "",
     path: "",
-    headers: new Map(),
+    headerSpans: [],
     headerBytes: 0,
     extensions: new Map(),
     body: undefined,
@@ -84,7 +86,7 @@ export function decodeCheckRequest(
     scopes: parseScopes(state.extensions.get("keymesh.scope")),
     method: state.method,
     path: state.path,
-    headers: state.headers,
+    headers: new WireHeaders(buf, state.headerSpans),
     cost: parseCost(state.extensions.get("keymesh.cost")),
   };
   if (body) request.body = body;
@@ -172,7 +174,7 @@ function readHttp(r: Reader, state: State): void {
   r.leave(outer);
 }
 
-/** Reads one header entry, charging its size to the header budget before decoding any text. */
+/** Records one header entry's bounds, charging its size to the header budget. */
 function readHeader(
   r: Reader,
   state: State,
@@ -207,11 +209,15 @@ function readHeader(
     } else r.skip();
   }
   r.leave(outer);
-  const key = r.text(keyStart, keyStop).toLowerCase();
-  // Envoy sets raw_value instead of value when it encodes raw headers.
-  const value = valueStop > valueStart ? r.text(valueStart, valueStop) : r.text(rawStart, rawStop);
-  const previous = fold ? state.headers.get(key) : undefined;
-  state.headers.set(key, previous === undefined ? value : `${previous},${value}`);
+  // Envoy sets raw_value instead of value when it encodes raw headers. Text is decoded only when asked for.
+  const raw = valueStop === valueStart;
+  state.headerSpans.push(
+    keyStart,
+    keyStop,
+    raw ? rawStart : valueStart,
+    raw ? rawStop : valueStop,
+    fold ? 1 : 0,
+  );
 }
 
 function parseScopes(raw: string | undefined): string[] {
