@@ -4,6 +4,7 @@ import { buildResult, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
 import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_DENIED, SCRIPT_STALE } from "./redis-script.js";
+import { createScriptBatcher } from "./script-batch.js";
 
 /** Where the Redis limiter keeps its buckets and how long it may wait for them. */
 export interface RedisLimiterOptions {
@@ -31,7 +32,7 @@ export interface RedisRateLimiter extends RateLimiter {
  */
 const DEADLINE_SLACK_MS = 20;
 
-/** Creates the token-bucket limiter backed by one Lua script per request on Redis or Redis Cluster. */
+/** Creates the token-bucket limiter backed by a Lua script on Redis or Redis Cluster, batched per event-loop turn. */
 export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimiter {
   const timeoutMs = options.commandTimeoutMs ?? 50;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError("commandTimeoutMs must be > 0");
@@ -48,14 +49,16 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   const clock = new ClockOffset();
   let closed = false;
 
-  function evalScript(keys: readonly string[], args: (string | number)[]): Promise<unknown> {
-    // No async wrapper: this runs per Check, and the fallback is the rare path.
-    return client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
+  const batcher = createScriptBatcher((keys, args) =>
+    // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
+    client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
       // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
       if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
       return client.eval(CONSUME_LUA, keys.length, ...keys, ...args);
-    });
-  }
+    }),
+  );
+  // A script's keys must share a slot on a cluster, and a request's keys share its tag; one Redis takes any mix.
+  const groupOf = client instanceof Cluster ? (tag: string) => tag : () => "";
 
   // The Redis keys and limit arguments of a bucket list, built once per list: callers reuse bucket lists (one per
   // cached key entry), so this saves string building on every Check.
@@ -76,7 +79,8 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     let offsetMs = clock.estimate();
     for (let attempt = 0; ; attempt++) {
       const deadlineUs = Math.round((sentAtMs + timeoutMs + offsetMs + DEADLINE_SLACK_MS) * 1000);
-      const reply = parseReply(await evalScript(keys, [request.cost, deadlineUs, ...limits]), keys.length);
+      const args = [request.cost, deadlineUs, keys.length, ...limits];
+      const reply = parseReply(await batcher.submit(groupOf(request.tag), keys, args), keys.length);
       const receivedAtMs = Date.now();
       const upperBoundMs = reply.nowMs - sentAtMs;
       if (reply.status !== SCRIPT_STALE) {

@@ -9,56 +9,69 @@ export const SCRIPT_DENIED = 0;
 export const SCRIPT_STALE = -1;
 
 /**
- * Checks and charges every bucket of one request atomically, mirroring `bucket-math.ts`.
+ * Checks and charges every bucket of each request in a batch, in order, mirroring `bucket-math.ts`. Requests are
+ * batched only to save round trips and client work: each one is decided on its own, all of its buckets or none.
  *
- * KEYS: one hash per bucket, fields `t` (tokens, a double) and `ts` (last update, Redis µs).
- * ARGV: cost, deadline (Redis µs, 0 for none), then capacity and periodSeconds for each key.
- * Reply: { status, now µs as a string, tokens after the decision as strings }. Strings, because Redis truncates
- * Lua numbers in replies to integers; "%.17g" round-trips a double exactly.
+ * KEYS: one hash per bucket, every request's in turn; fields `t` (tokens, a double) and `ts` (last update, Redis µs).
+ * ARGV: the number of requests, then per request: cost, deadline (Redis µs, 0 for none), bucket count, and
+ * capacity and periodSeconds for each of its buckets.
+ * Reply: one array per request, { status, now µs as a string, tokens after the decision as strings }. Strings,
+ * because Redis truncates Lua numbers in replies to integers; "%.17g" round-trips a double exactly.
  */
 export const CONSUME_LUA = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[1])
-local deadline = tonumber(ARGV[2])
--- A request the client already gave up on (Redis was stalled) must not be charged when Redis wakes up.
-if deadline > 0 and now > deadline then
-  return {${SCRIPT_STALE}, string.format('%.0f', now)}
-end
+local now_text = string.format('%.0f', now)
 local eps = ${TOKEN_EPSILON}
 local margin = ${EXPIRY_MARGIN_MS}
-local n = #KEYS
-local caps, periods, tokens = {}, {}, {}
-local allowed = true
-for i = 1, n do
-  local cap = tonumber(ARGV[1 + 2 * i])
-  local period = tonumber(ARGV[2 + 2 * i])
-  caps[i], periods[i] = cap, period
-  local h = redis.call('HMGET', KEYS[i], 't', 'ts')
-  local stored, ts = tonumber(h[1]), tonumber(h[2])
-  local v = cap
-  if stored ~= nil and ts ~= nil then
-    local elapsed_ms = (now - ts) / 1000
-    if elapsed_ms < 0 then elapsed_ms = 0 end
-    v = math.min(cap, math.min(stored, cap) + elapsed_ms * cap / (period * 1000))
+local replies = {}
+local a = 2
+local k = 0
+for r = 1, tonumber(ARGV[1]) do
+  local cost = tonumber(ARGV[a])
+  local deadline = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  -- A request the client already gave up on (Redis was stalled) must not be charged when Redis wakes up.
+  if deadline > 0 and now > deadline then
+    replies[r] = {${SCRIPT_STALE}, now_text}
+  else
+    local caps, periods, tokens = {}, {}, {}
+    local allowed = true
+    for i = 1, n do
+      local cap = tonumber(ARGV[a + 2 * i - 2])
+      local period = tonumber(ARGV[a + 2 * i - 1])
+      caps[i], periods[i] = cap, period
+      local h = redis.call('HMGET', KEYS[k + i], 't', 'ts')
+      local stored, ts = tonumber(h[1]), tonumber(h[2])
+      local v = cap
+      if stored ~= nil and ts ~= nil then
+        local elapsed_ms = (now - ts) / 1000
+        if elapsed_ms < 0 then elapsed_ms = 0 end
+        v = math.min(cap, math.min(stored, cap) + elapsed_ms * cap / (period * 1000))
+      end
+      tokens[i] = v
+      if v + eps < cost then allowed = false end
+    end
+    local reply = {allowed and ${SCRIPT_ALLOWED} or ${SCRIPT_DENIED}, now_text}
+    for i = 1, n do
+      local v = tokens[i]
+      if allowed then
+        v = math.max(0, v - cost)
+        redis.call('HSET', KEYS[k + i], 't', string.format('%.17g', v), 'ts', now_text)
+        -- A key that expires only once its bucket is full again loses nothing: a missing key reads as full.
+        local ttl = math.ceil((caps[i] - v) / caps[i] * periods[i] * 1000) + margin
+        redis.call('PEXPIRE', KEYS[k + i], ttl)
+      end
+      reply[#reply + 1] = string.format('%.17g', v)
+    end
+    replies[r] = reply
   end
-  tokens[i] = v
-  if v + eps < cost then allowed = false end
+  a = a + 2 * n
+  k = k + n
 end
-local reply = {allowed and ${SCRIPT_ALLOWED} or ${SCRIPT_DENIED}, string.format('%.0f', now)}
-for i = 1, n do
-  local v = tokens[i]
-  if allowed then
-    v = math.max(0, v - cost)
-    redis.call('HSET', KEYS[i], 't', string.format('%.17g', v), 'ts', string.format('%.0f', now))
-    -- A key that expires only once its bucket is full again loses nothing: a missing key reads as full.
-    local ttl = math.ceil((caps[i] - v) / caps[i] * periods[i] * 1000) + margin
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
-  reply[#reply + 1] = string.format('%.17g', v)
-end
-return reply
+return replies
 `;
 
 /** SHA1 of the script, for EVALSHA. */

@@ -6,18 +6,25 @@ import { bucket } from "./limiter-behaviour.js";
 
 type Reply = (args: (string | number)[]) => Promise<unknown>;
 
-/** Just enough of an ioredis client to script the replies the limiter sees. */
+/**
+ * Just enough of an ioredis client to script the replies the limiter sees. The script takes batches; these tests
+ * send one request at a time, so `reply` sees that request's arguments and its answer is wrapped as a batch of one.
+ */
 function fakeClient(evalsha: Reply, evalLua: Reply = evalsha) {
   const calls: { command: string; args: (string | number)[] }[] = [];
+  const batchOfOne = (reply: Reply, args: (string | number)[]) => {
+    expect(args[2]).toBe(1);
+    return reply(args).then((r) => [r]);
+  };
   const client = Object.assign(new EventEmitter(), {
     status: "ready",
     evalsha: (_sha: string, ...args: (string | number)[]) => {
       calls.push({ command: "evalsha", args });
-      return evalsha(args);
+      return batchOfOne(evalsha, args);
     },
     eval: (_lua: string, ...args: (string | number)[]) => {
       calls.push({ command: "eval", args });
-      return evalLua(args);
+      return batchOfOne(evalLua, args);
     },
   });
   return { client: client as unknown as Redis, calls };
@@ -25,8 +32,8 @@ function fakeClient(evalsha: Reply, evalLua: Reply = evalsha) {
 
 const request = { tag: "w", buckets: [bucket("b", 5)], cost: 1 };
 const nowUs = (offsetMs = 0) => String((Date.now() + offsetMs) * 1000);
-/** ARGV layout after the key: cost, deadline µs, then the limits. */
-const deadlineOf = (args: (string | number)[]) => Number(args[3]);
+/** Arguments: key count, the key, request count, then cost, deadline µs, bucket count and the limits. */
+const deadlineOf = (args: (string | number)[]) => Number(args[4]);
 
 describe("redis limiter, against a scripted client", () => {
   it("sends a deadline in Redis time with every script call", async () => {

@@ -55,6 +55,25 @@ describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
     await limiter.close();
   });
 
+  it("decides each request of one batched script call on its own, in the order they were made", async () => {
+    const limiter = await connect();
+    const [t1, t2] = [freshTag(), freshTag()];
+    const shared = bucket("shared", 2);
+    // All issued in one event-loop turn, so they travel in one script call.
+    const results = await Promise.all([
+      limiter.consume({ tag: t1, buckets: [shared], cost: 1 }),
+      limiter.consume({ tag: t1, buckets: [shared, bucket("big", 5)], cost: 3 }),
+      limiter.consume({ tag: t1, buckets: [shared], cost: 1 }),
+      limiter.consume({ tag: t2, buckets: [shared], cost: 2 }),
+      limiter.consume({ tag: t1, buckets: [shared], cost: 1 }),
+    ]);
+    expect(results.map((r) => r.allowed)).toEqual([true, false, true, true, false]);
+    expect(results.map((r) => r.statuses[0]?.remaining)).toEqual([1, 1, 0, 0, 0]);
+    // The denied request charged none of its buckets, not even the one that had room.
+    expect(await admin.exists(`km:rl:{${t1}}:big`)).toBe(0);
+    await limiter.close();
+  });
+
   it("writes nothing for a denied request", async () => {
     const limiter = await connect();
     const tag = freshTag();
