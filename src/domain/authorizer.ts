@@ -246,6 +246,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const inflight: Inflight = new Map();
   const digests = memoDigests(options.digest);
   return {
+    deadlineMs: options.deadlineMs,
     check(request) {
       // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
       return new Promise<Verdict>((resolve) => {

@@ -20,4 +20,6 @@ export interface CheckRequest {
 /** Decides one request; never throws. */
 export interface Authorizer {
   check(request: CheckRequest): Promise<import("./verdict.js").Verdict>;
+  /** When set, `check` settles within this many milliseconds by itself, so a caller need not time it. */
+  readonly deadlineMs?: number;
 }

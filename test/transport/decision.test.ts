@@ -215,4 +215,23 @@ describe("the deadline guard", () => {
     for (const produce of cases) expect((await verdictWithin(produce, 20)).kind).toBe("error");
     expect((await verdictWithin(async () => allow(), 20)).kind).toBe("allow");
   });
+
+  it("still turns a throw, a rejection and a non-verdict into errors for an authorizer that times itself", async () => {
+    const cases: (() => Promise<never>)[] = [
+      () => {
+        throw new Error("sync");
+      },
+      () => Promise.reject(new Error("async")),
+      () => Promise.resolve(undefined as never),
+    ];
+    for (const produce of cases) expect((await verdictWithin(produce, 50, 20)).kind).toBe("error");
+    expect((await verdictWithin(async () => allow(), 50, 20)).kind).toBe("allow");
+  });
+
+  it("times an authorizer whose own deadline is longer than the caller's budget", async () => {
+    const started = performance.now();
+    const verdict = await verdictWithin(() => new Promise<never>(() => {}), 20, 5000);
+    expect(verdict).toMatchObject({ kind: "error", message: "no decision within 20 ms" });
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
 });

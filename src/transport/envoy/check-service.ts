@@ -93,6 +93,7 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
       const verdict = await verdictWithin(
         () => options.authorizer.check(decoded.request),
         budgetMs(deadlineMs, callerDeadline),
+        options.authorizer.deadlineMs,
       );
       if (verdict.kind === "error") logFailure(verdict.message);
       return outcome(verdict);

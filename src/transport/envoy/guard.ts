@@ -7,14 +7,26 @@ export const DEFAULT_CHECK_DEADLINE_MS = 150;
 
 /**
  * Runs `produce` and settles with its verdict, or with a `kind: "error"` verdict when it throws, rejects, returns
- * something that is not a verdict, or takes longer than `deadlineMs`; never rejects.
+ * something that is not a verdict, or takes longer than `deadlineMs`; never rejects. `selfLimitedMs` is the time
+ * within which `produce` promises to settle by itself (see Authorizer.deadlineMs): when it fits the deadline, no
+ * second timer is armed for the same request.
  */
-export function verdictWithin(produce: () => Promise<Verdict>, deadlineMs: number): Promise<Verdict> {
+export function verdictWithin(
+  produce: () => Promise<Verdict>,
+  deadlineMs: number,
+  selfLimitedMs?: number,
+): Promise<Verdict> {
   let pending: Promise<Verdict>;
   try {
     pending = Promise.resolve(produce());
   } catch (error) {
     return Promise.resolve(failure(error));
+  }
+  if (selfLimitedMs !== undefined && selfLimitedMs <= deadlineMs) {
+    return pending.then(
+      (verdict) => (isVerdict(verdict) ? verdict : noVerdict),
+      (error: unknown) => failure(error),
+    );
   }
   // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
   return new Promise<Verdict>((resolve) => {
@@ -24,9 +36,7 @@ export function verdictWithin(produce: () => Promise<Verdict>, deadlineMs: numbe
     pending.then(
       (verdict) => {
         deadline.cancel();
-        resolve(
-          isVerdict(verdict) ? verdict : { kind: "error", message: "the authorizer returned no verdict" },
-        );
+        resolve(isVerdict(verdict) ? verdict : noVerdict);
       },
       (error: unknown) => {
         deadline.cancel();
@@ -48,6 +58,8 @@ export function budgetMs(
   const remaining = at - now - 20;
   return Math.max(1, Math.min(deadlineMs, remaining));
 }
+
+const noVerdict: Verdict = { kind: "error", message: "the authorizer returned no verdict" };
 
 function failure(error: unknown): Verdict {
   return { kind: "error", message: error instanceof Error ? error.message : String(error) };

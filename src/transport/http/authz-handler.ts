@@ -57,7 +57,11 @@ export function createHttpAuthzHandler(
         sendBadRequest(res, request.message);
         return;
       }
-      const verdict = await verdictWithin(() => options.authorizer.check(request), deadlineMs);
+      const verdict = await verdictWithin(
+        () => options.authorizer.check(request),
+        deadlineMs,
+        options.authorizer.deadlineMs,
+      );
       if (verdict.kind === "error") logFailure(verdict.message);
       decision = verdictToDecision(verdict, decisionOptions);
     } catch (error) {
