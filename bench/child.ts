@@ -13,6 +13,8 @@ export interface StartedServer {
   port: number;
   /** The process whose /proc/<pid>/status holds the server's RSS; omit for in-process servers (RSS skipped). */
   pid?: number;
+  /** Processes doing part of each check for this server (its redis-server), whose CPU time is reported apart. */
+  helperPids?: number[];
   /** A request minted after start (e.g. with a key issued by this server); overrides Scenario.request. */
   request?: Uint8Array;
   stop(): Promise<void>;

@@ -103,6 +103,8 @@ export const KEY_SPACE = "trumpet";
 /** The keys the warm-cache scenarios send. */
 export interface BenchKeys {
   server: KeymeshServer;
+  /** The redis-server keymesh's rate limits run on. */
+  redisPid: number;
   limited: string;
   unlimited: string;
   revoked: string;
@@ -122,7 +124,7 @@ export async function startBench(nodeArgs: string[] = []): Promise<BenchKeys & {
       await redis.stop();
     };
     try {
-      return { server, ...(await mint(server)), stop };
+      return { server, redisPid: redis.pid, ...(await mint(server)), stop };
     } catch (error) {
       await stop();
       throw error;
@@ -165,7 +167,7 @@ export async function createTrumpet(
   return { keySpaceId: keySpace!.id, workspaceId: workspace!.id };
 }
 
-async function mint(server: KeymeshServer): Promise<Omit<BenchKeys, "server">> {
+async function mint(server: KeymeshServer): Promise<Omit<BenchKeys, "server" | "redisPid">> {
   const { keySpaceId, workspaceId } = await createTrumpet(server);
   const create = (name: string, limits?: { name: string; capacity: bigint; periodSeconds: bigint }[]) =>
     server.admin.createKey({

@@ -1,4 +1,5 @@
 /** The measurements run.ts makes per scenario: throughput, idle and fixed-load latency, RSS growth. */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type H2loadResult, runH2load } from "./h2load.js";
 import type { BenchOptions } from "./options.js";
@@ -143,6 +144,25 @@ export async function machineBusyPct(ms = 2000): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, ms));
   const b = cpuTicks();
   return round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100, 1);
+}
+
+const CLOCK_TICKS_PER_SECOND = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * Starts counting the CPU time (user + system, all threads) of `pids`; the returned function gives the
+ * microseconds spent since, per each of `checks`. Unlike req/s, this hardly moves when another tenant takes CPU
+ * time, so it tells whether a server does more or less work per check.
+ */
+export function watchCpuPerCheck(pids: number[]): (checks: number) => number {
+  const ticks = (): number => pids.reduce((sum, p) => sum + processTicks(p), 0);
+  const t0 = ticks();
+  return (checks) => ((ticks() - t0) / CLOCK_TICKS_PER_SECOND / Math.max(1, checks)) * 1e6;
 }
 
 /** utime+stime of a process in clock ticks; for "self", plus the children it has reaped (h2load runs). */

@@ -6,8 +6,14 @@ import { type RssGrowth, round } from "./measure.js";
 import type { BenchOptions } from "./options.js";
 import type { ProbeResult } from "./probe.js";
 
-/** One measured throughput run and how much unrelated CPU load it competed with. */
-export type Round = H2loadResult & { otherCpuPct: number };
+/** One measured throughput run, the CPU time it cost, and how much unrelated CPU load it competed with. */
+export type Round = H2loadResult & {
+  otherCpuPct: number;
+  /** The server's CPU time (all threads) per check, in µs. */
+  cpuUsPerCheck: number;
+  /** Its helpers' (redis-server's) CPU time per check, in µs; 0 without helpers. */
+  helperCpuUsPerCheck: number;
+};
 
 /** Everything measured for one scenario. */
 export interface ScenarioResult {
@@ -16,7 +22,15 @@ export interface ScenarioResult {
   /** Encoded CheckRequest size (the gRPC frame adds 5 bytes). */
   requestBytes: number;
   probe: ProbeResult;
-  throughput: { best: Round; rounds: Round[]; xBaseline: number };
+  throughput: {
+    best: Round;
+    rounds: Round[];
+    xBaseline: number;
+    /** The least server CPU per check over the rounds (the least disturbed), and the baseline's over it. */
+    cpuUsPerCheck: number;
+    helperCpuUsPerCheck: number;
+    cpuXBaseline: number;
+  };
   /** One request at a time (-c 1 -m 1): the latency floor. */
   idle: H2loadResult;
   fixedLoad: H2loadResult & { offeredRps: number };
@@ -59,12 +73,16 @@ export function toMarkdown(r: BenchResults): string {
     "",
     `Throughput: ${r.method}. Latencies in ms; throughput-run latencies include queueing at saturation.`,
     "",
-    "| scenario | req/s | ×baseline | p50 ms | p99 ms | other CPU |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| scenario | req/s | ×baseline | CPU µs/check | CPU ×baseline | p50 ms | p99 ms | other CPU |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
     ...r.scenarios.map((s) => {
-      const b = s.throughput.best;
-      const x = s.throughput.xBaseline.toFixed(2);
-      return `| ${s.name} | ${int(b.rps)} | ${x} | ${ms(b.p50)} | ${ms(b.p99)} | ${b.otherCpuPct}% |`;
+      const t = s.throughput;
+      const b = t.best;
+      const helper = t.helperCpuUsPerCheck > 0 ? ` (+${t.helperCpuUsPerCheck.toFixed(1)} Redis)` : "";
+      return (
+        `| ${s.name} | ${int(b.rps)} | ${t.xBaseline.toFixed(2)} | ${t.cpuUsPerCheck.toFixed(1)}${helper} ` +
+        `| ${t.cpuXBaseline.toFixed(2)} | ${ms(b.p50)} | ${ms(b.p99)} | ${b.otherCpuPct}% |`
+      );
     }),
     "",
     `Latency: idle = one request at a time (${int(r.options.idleRequests)} requests, -c 1 -m 1); fixed load = ` +

@@ -18,6 +18,7 @@ import {
   type Target,
   throughput,
   warmUp,
+  watchCpuPerCheck,
   watchOtherCpu,
 } from "./measure.js";
 import { type BenchOptions, benchOptions } from "./options.js";
@@ -58,19 +59,26 @@ function assertClean(what: string, r: H2loadResult, requests: number): void {
 }
 
 const serverPids = (running: Running[]): number[] =>
-  running.flatMap((r) => (r.server.pid ? [r.server.pid] : []));
+  running.flatMap((r) => [...(r.server.pid ? [r.server.pid] : []), ...(r.server.helperPids ?? [])]);
 
 /** Interleaved rounds (A B A B …) so drift in machine state hits every scenario alike; best round wins. */
 async function throughputRounds(running: Running[], options: BenchOptions): Promise<Map<string, Round[]>> {
   const rounds = new Map<string, Round[]>(running.map((r) => [r.scenario.name, []]));
   for (let round = 1; round <= options.rounds; round++) {
-    for (const { scenario, target } of running) {
+    for (const { scenario, server, target } of running) {
       const otherCpu = watchOtherCpu(serverPids(running));
+      const cpu = watchCpuPerCheck(server.pid === undefined ? [] : [server.pid]);
+      const helperCpu = watchCpuPerCheck(server.helperPids ?? []);
       const result = await throughput(target, options, logFile(scenario.name, "throughput"));
+      const cpuUsPerCheck = cpu(result.succeeded);
+      const helperCpuUsPerCheck = helperCpu(result.succeeded);
       const otherCpuPct = otherCpu();
       assertClean(`${scenario.name} throughput`, result, options.measuredRequests);
-      rounds.get(scenario.name)!.push({ ...result, otherCpuPct });
-      console.log(`round ${round} ${scenario.name}: ${fmt(result)}, other CPU ${otherCpuPct}%`);
+      rounds.get(scenario.name)!.push({ ...result, otherCpuPct, cpuUsPerCheck, helperCpuUsPerCheck });
+      console.log(
+        `round ${round} ${scenario.name}: ${fmt(result)}, ${cpuUsPerCheck.toFixed(1)} µs CPU/check, ` +
+          `other CPU ${otherCpuPct}%`,
+      );
     }
   }
   return rounds;
@@ -84,6 +92,9 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
   const rounds = await throughputRounds(running, options);
   const best = (name: string): Round => rounds.get(name)!.reduce((a, b) => (b.rps > a.rps ? b : a));
   const capacity = best(BASELINE).rps;
+  const leastCpu = (name: string): Round =>
+    rounds.get(name)!.reduce((a, b) => (b.cpuUsPerCheck < a.cpuUsPerCheck ? b : a));
+  const baselineCpu = leastCpu(BASELINE).cpuUsPerCheck;
 
   const idles = new Map<string, H2loadResult>();
   for (const { scenario, target } of running) {
@@ -120,7 +131,14 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
       description: scenario.description,
       requestBytes: request.length,
       probe: probe!,
-      throughput: { best: best(name), rounds: rounds.get(name)!, xBaseline: best(name).rps / capacity },
+      throughput: {
+        best: best(name),
+        rounds: rounds.get(name)!,
+        xBaseline: best(name).rps / capacity,
+        cpuUsPerCheck: leastCpu(name).cpuUsPerCheck,
+        helperCpuUsPerCheck: leastCpu(name).helperCpuUsPerCheck,
+        cpuXBaseline: baselineCpu / leastCpu(name).cpuUsPerCheck,
+      },
       idle: idles.get(name)!,
       fixedLoad: fixed.get(name)!,
       ...(rss ? { rss } : {}),
@@ -141,6 +159,10 @@ function notes(): string[] {
       "kernel networking; more means another tenant competed and the round's req/s is understated).",
     "RSS includes the tsx module-hooks worker thread (about 50 MiB), as in production (`node --import tsx`).",
     "×baseline and the fixed-load rate use the baseline measured in this same run.",
+    "CPU µs/check is the server process's user+system time (all threads, GC included) over a throughput round " +
+      "divided by its checks, the least of the rounds; 'CPU ×baseline' is the baseline's figure over the " +
+      "scenario's (above 1 means less work per check than the baseline). It moves far less than req/s when " +
+      "the shared machine is busy. km-limited's Redis work is shown apart, as '+N Redis'.",
   ];
 }
 

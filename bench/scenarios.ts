@@ -30,12 +30,19 @@ export const REFERENCE_REQUEST = buildCheckRequest({
   keySpace: "ks_7Hq2LmX9pR4tVb1Nc",
 });
 
-/** The ceiling (raw node:http2) and the baseline (grpc-js + protobuf-es, no logic). */
+/** The ceiling (raw node:http2), grpc-js with no decoding and the baseline (grpc-js + protobuf-es). */
 export const referenceScenarios: Scenario[] = [
   {
     name: "ceiling",
     description: "raw node:http2, canned gRPC OK, no decoding: the most any Node gRPC server can do here",
     start: () => spawnServer("bench/ceiling-server.ts"),
+    request: REFERENCE_REQUEST,
+  },
+  {
+    name: "grpc-noop",
+    description:
+      "grpc-js with buffer (de)serializers and canned OK bytes, no decoding: the most a grpc-js Check can do",
+    start: () => spawnServer("bench/grpc-noop-server.ts"),
     request: REFERENCE_REQUEST,
   },
   {
@@ -63,6 +70,7 @@ function keymesh(
       return {
         port: server.grpcPort,
         pid: server.pid,
+        helperPids: [keys.redisPid],
         request: buildCheckRequest({ authorization: `Bearer ${key(keys)}`, keySpace: KEY_SPACE }),
         // Scenarios share the process: the first stop ends it, later ones are no-ops.
         stop: stopShared,
