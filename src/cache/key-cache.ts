@@ -18,6 +18,10 @@ export interface KeyCache {
   readonly size: number;
 }
 
+// Shared answers: a flood of unknown keys then allocates nothing here.
+const MISS: CacheHit = Object.freeze({ kind: "miss" });
+const UNKNOWN: CacheHit = Object.freeze({ kind: "unknown" });
+
 /** Creates a key cache with TTLs bounding staleness even if a change notification is lost. */
 export function createKeyCache(options: {
   ttlMs: number;
@@ -46,10 +50,10 @@ export function createKeyCache(options: {
       }
       const missUntil = negative.get(digestHex);
       if (missUntil !== undefined) {
-        if (missUntil > t) return { kind: "miss" };
+        if (missUntil > t) return MISS;
         negative.delete(digestHex);
       }
-      return { kind: "unknown" };
+      return UNKNOWN;
     },
     set(digestHex, entry, readAt = generation) {
       if (readAt !== generation) return;

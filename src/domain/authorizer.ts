@@ -52,13 +52,17 @@ function present(space: KeySpace, req: CheckRequest): Presented {
   return req.presentedKey ? { kind: "found", value: req.presentedKey, header: "" } : { kind: "missing" };
 }
 
-async function resolveSpace(
+function resolveSpace(o: AuthorizerOptions, req: CheckRequest): Promise<KeySpace | undefined | "ambiguous"> {
+  // Not async: the named case, nearly every Check, hands back the directory's promise without wrapping it.
+  const named = req.keySpace || o.defaultKeySpace;
+  return named ? o.keySpaces.get(named) : inferSpace(o, req);
+}
+
+/** No key space named: the one whose sources and layout accept the presented key. */
+async function inferSpace(
   o: AuthorizerOptions,
   req: CheckRequest,
 ): Promise<KeySpace | undefined | "ambiguous"> {
-  const named = req.keySpace || o.defaultKeySpace;
-  if (named) return o.keySpaces.get(named);
-  // No key space named: the one whose sources and layout accept the presented key.
   const matches: KeySpace[] = [];
   const spaces = await o.keySpaces.all();
   for (const space of spaces) {
