@@ -21,6 +21,8 @@ export interface BenchOptions {
   idleRequests: number;
   /** Fixed-load run length, in seconds. */
   latencySeconds: number;
+  /** Interleaved fixed-load runs per scenario; the one with the median p99 is reported. */
+  latencyRounds: number;
   /** Offered load for the fixed-load run, as a fraction of the baseline's measured capacity. */
   latencyLoadFraction: number;
   /** Checks sent between the two RSS readings. */
@@ -43,6 +45,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
       measuredRequests: 20_000,
       idleRequests: 1_000,
       latencySeconds: 3,
+      latencyRounds: 1,
       rssChecks: 40_000,
       rssChunk: 20_000,
     };
@@ -56,6 +59,8 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     measuredRequests: 200_000,
     idleRequests: 10_000,
     latencySeconds: 10,
+    // p99 of one 10 s run moves by tens of percent with a single GC pause or a noisy neighbour.
+    latencyRounds: 3,
     rssChecks: 1_000_000,
     rssChunk: 250_000,
   };

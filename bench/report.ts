@@ -33,7 +33,8 @@ export interface ScenarioResult {
   };
   /** One request at a time (-c 1 -m 1): the latency floor. */
   idle: H2loadResult;
-  fixedLoad: H2loadResult & { offeredRps: number };
+  /** The fixed-load run with the median p99, and every run. */
+  fixedLoad: H2loadResult & { offeredRps: number; rounds: { p50?: number; p99?: number; p999?: number }[] };
   /** Absent when the scenario's server has no pid of its own. */
   rss?: RssGrowth;
 }
@@ -87,13 +88,21 @@ export function toMarkdown(r: BenchResults): string {
     "",
     `Latency: idle = one request at a time (${int(r.options.idleRequests)} requests, -c 1 -m 1); fixed load = ` +
       `${int(r.scenarios[0]?.fixedLoad.offeredRps ?? 0)} req/s offered to every scenario ` +
-      `(${r.options.latencyLoadFraction * 100}% of the baseline's capacity, h2load --rps) for ${r.options.latencySeconds} s.`,
+      `(${r.options.latencyLoadFraction * 100}% of the baseline's capacity, h2load --rps) for ` +
+      `${r.options.latencySeconds} s, ${r.options.latencyRounds} interleaved run(s) each; the run with the median ` +
+      "p99 is shown, and p99 ×baseline is its p99 over the baseline's.",
     "",
-    "| scenario | idle p50 ms | idle p99 ms | fixed-load req/s | p50 ms | p99 ms | p99.9 ms |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| scenario | idle p50 ms | idle p99 ms | fixed-load req/s | p50 ms | p99 ms | p99 ×baseline | p99.9 ms | p99 of each run |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ...r.scenarios.map((s) => {
       const f = s.fixedLoad;
-      return `| ${s.name} | ${ms(s.idle.p50)} | ${ms(s.idle.p99)} | ${int(f.rps)} | ${ms(f.p50)} | ${ms(f.p99)} | ${ms(f.p999)} |`;
+      const base = r.scenarios.find((b) => b.name === "baseline")?.fixedLoad.p99;
+      const x = f.p99 !== undefined && base ? (f.p99 / base).toFixed(2) : "n/a";
+      const each = f.rounds.map((x) => ms(x.p99)).join(" / ");
+      return (
+        `| ${s.name} | ${ms(s.idle.p50)} | ${ms(s.idle.p99)} | ${int(f.rps)} | ${ms(f.p50)} | ${ms(f.p99)} ` +
+        `| ${x} | ${ms(f.p999)} | ${each} |`
+      );
     }),
     "",
     `Memory: server VmRSS / VmHWM (MiB) before and after ${int(r.options.rssChecks)} further checks, sent in ` +
