@@ -30,22 +30,29 @@ interface Run {
   p50: number;
   p99: number;
   requests: number;
+  /** Answers that were not grpc-status 0 with the expected CheckResponse code (e.g. a missed deadline). */
+  errors: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-/** Sends `total` Checks over CLIENTS sessions with STREAMS in flight each, cycling `frames`; checks every answer. */
+/**
+ * Sends `total` Checks over CLIENTS sessions with STREAMS in flight each, cycling `frames`; checks every answer and
+ * counts the wrong ones, so one missed deadline is reported rather than ending the run.
+ */
 async function drive(port: number, frames: Buffer[], total: number, expectCode = 0): Promise<Run> {
   const sessions = Array.from({ length: CLIENTS }, () => http2.connect(`http://127.0.0.1:${port}`));
   const latencies = new Float64Array(total);
   let next = 0;
   let done = 0;
+  let errors = 0;
+  let failed = false;
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
     const send = (session: http2.ClientHttp2Session): void => {
-      if (next >= total) return;
+      if (failed || next >= total) return;
       const i = next++;
       const t0 = performance.now();
       const stream = session.request({
@@ -60,15 +67,16 @@ async function drive(port: number, frames: Buffer[], total: number, expectCode =
       stream.on("trailers", (t) => {
         grpcStatus = String(t["grpc-status"]);
       });
-      stream.on("error", reject);
+      // A transport error means the server or the session is gone: no figure from this run would mean anything.
+      stream.on("error", (error) => {
+        failed = true;
+        reject(error);
+      });
       stream.on("end", () => {
         latencies[i] = performance.now() - t0;
         const body = Buffer.concat(chunks);
         const code = body.length > 5 ? fromBinary(CheckResponseSchema, body.subarray(5)).status?.code : -1;
-        if (grpcStatus !== "0" || code !== expectCode) {
-          reject(new Error(`request ${i}: grpc-status ${grpcStatus}, CheckResponse.status.code ${code}`));
-          return;
-        }
+        if (grpcStatus !== "0" || code !== expectCode) errors++;
         if (++done === total) resolve();
         else send(session);
       });
@@ -84,6 +92,7 @@ async function drive(port: number, frames: Buffer[], total: number, expectCode =
     p50: round(percentile(sorted, 0.5)),
     p99: round(percentile(sorted, 0.99)),
     requests: total,
+    errors,
   };
 }
 
@@ -113,8 +122,10 @@ async function main(): Promise<void> {
     const frames = secrets.map((s) =>
       grpcFrame(buildCheckRequest({ authorization: `Bearer ${s}`, keySpace: KEY_SPACE })),
     );
-    // Warm-up on the warm path only, so JIT is settled and no cold key is cached before measuring.
+    // Warm-up on both paths: JIT, the Postgres pool and its buffers settle. The 10-entry key cache keeps only the
+    // last keys, so the measured runs still miss it on every Check.
     await drive(keymesh.grpcPort, frames.slice(0, 1), 20_000);
+    await drive(keymesh.grpcPort, frames, options.quick ? COLD_KEYS : 2 * COLD_KEYS);
     await drive(baseline.port, frames.slice(0, 1), 20_000);
     const best = async (port: number, f: Buffer[]): Promise<Run> => {
       const runs: Run[] = [];
@@ -136,15 +147,16 @@ async function main(): Promise<void> {
     const dir = join(REPO_ROOT, "bench", "results");
     writeFileSync(join(dir, "cold.json"), `${JSON.stringify(result, null, 2)}\n`);
     const row = (name: string, r: Run): string =>
-      `| ${name} | ${r.rps.toLocaleString("en-US")} | ${round(r.rps / base.rps)} | ${r.p50} | ${r.p99} |`;
+      `| ${name} | ${r.rps.toLocaleString("en-US")} | ${round(r.rps / base.rps)} | ${r.p50} | ${r.p99} | ${r.errors} |`;
     const md = [
       "# keymesh bench: first Check for a key (cold cache)",
       "",
       `${result.date} · ${result.method}. ${COLD_KEYS} freshly minted keys cycled against a 10-entry key cache, so every`,
-      "Check misses the cache: HMAC, one indexed Postgres query (embedded), cache fill. Expected status code 0.",
+      "Check misses the cache: HMAC, one indexed Postgres query (embedded), cache fill. Expected status code 0; " +
+        "'errors' counts other answers (a decision missing keymesh's 150 ms deadline is answered as an error).",
       "",
-      "| run | req/s | ×baseline (same generator) | p50 ms | p99 ms |",
-      "|---|---:|---:|---:|---:|",
+      "| run | req/s | ×baseline (same generator) | p50 ms | p99 ms | errors |",
+      "|---|---:|---:|---:|---:|---:|",
       row("km-cold-key", cold),
       row("km-warm (same generator, one key)", warm),
       row("baseline (same generator)", base),
