@@ -3,7 +3,14 @@ import { after } from "../domain/deadline.js";
 import { buildResult, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
-import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_DENIED, SCRIPT_STALE } from "./redis-script.js";
+import {
+  CONSUME_LUA,
+  CONSUME_SHA,
+  SCRIPT_ALLOWED,
+  SCRIPT_DENIED,
+  SCRIPT_FAILED,
+  SCRIPT_STALE,
+} from "./redis-script.js";
 import { createScriptBatcher } from "./script-batch.js";
 
 /** Where the Redis limiter keeps its buckets and how long it may wait for them. */
@@ -182,6 +189,8 @@ function parseReply(reply: unknown, buckets: number): { status: number; nowMs: n
   const nowMs = Number(reply[1]) / 1000;
   if (!Number.isFinite(nowMs)) throw new Error("rate limiter: malformed script reply");
   if (status === SCRIPT_STALE) return { status, nowMs, tokens: [] };
+  // Redis's own words (e.g. WRONGTYPE): they name the command, never a key or anything from the request.
+  if (status === SCRIPT_FAILED) throw new Error(`rate limiter: Redis refused a bucket: ${String(reply[2])}`);
   const tokens = reply.slice(2).map(Number);
   if (
     (status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) ||

@@ -7,6 +7,8 @@ export const SCRIPT_ALLOWED = 1;
 export const SCRIPT_DENIED = 0;
 /** Reply status of the script: it ran after the caller's deadline, so it did nothing. */
 export const SCRIPT_STALE = -1;
+/** Reply status of the script: Redis refused to read one of the request's buckets; nothing charged. */
+export const SCRIPT_FAILED = -2;
 
 /**
  * Checks and charges every bucket of each request in a batch, in order, mirroring `bucket-math.ts`. Requests are
@@ -16,7 +18,9 @@ export const SCRIPT_STALE = -1;
  * ARGV: the number of requests, then per request: cost, deadline (Redis µs, 0 for none), bucket count, and
  * capacity and periodSeconds for each of its buckets.
  * Reply: one array per request, { status, now µs as a string, tokens after the decision as strings }. Strings,
- * because Redis truncates Lua numbers in replies to integers; "%.17g" round-trips a double exactly.
+ * because Redis truncates Lua numbers in replies to integers; "%.17g" round-trips a double exactly. A request whose
+ * bucket cannot be read (a key of another type) gets { failed, now, Redis's error } and the others go on: Redis does
+ * not undo a script's earlier writes when it stops on an error, so one bad key must not stop the batch.
  */
 export const CONSUME_LUA = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -39,11 +43,16 @@ for r = 1, tonumber(ARGV[1]) do
   else
     local caps, periods, tokens = {}, {}, {}
     local allowed = true
+    local failed = nil
     for i = 1, n do
       local cap = tonumber(ARGV[a + 2 * i - 2])
       local period = tonumber(ARGV[a + 2 * i - 1])
       caps[i], periods[i] = cap, period
-      local h = redis.call('HMGET', KEYS[k + i], 't', 'ts')
+      local h = redis.pcall('HMGET', KEYS[k + i], 't', 'ts')
+      if h.err then
+        failed = h.err
+        break
+      end
       local stored, ts = tonumber(h[1]), tonumber(h[2])
       local v = cap
       if stored ~= nil and ts ~= nil then
@@ -54,19 +63,23 @@ for r = 1, tonumber(ARGV[1]) do
       tokens[i] = v
       if v + eps < cost then allowed = false end
     end
-    local reply = {allowed and ${SCRIPT_ALLOWED} or ${SCRIPT_DENIED}, now_text}
-    for i = 1, n do
-      local v = tokens[i]
-      if allowed then
-        v = math.max(0, v - cost)
-        redis.call('HSET', KEYS[k + i], 't', string.format('%.17g', v), 'ts', now_text)
-        -- A key that expires only once its bucket is full again loses nothing: a missing key reads as full.
-        local ttl = math.ceil((caps[i] - v) / caps[i] * periods[i] * 1000) + margin
-        redis.call('PEXPIRE', KEYS[k + i], ttl)
+    if failed then
+      replies[r] = {${SCRIPT_FAILED}, now_text, failed}
+    else
+      local reply = {allowed and ${SCRIPT_ALLOWED} or ${SCRIPT_DENIED}, now_text}
+      for i = 1, n do
+        local v = tokens[i]
+        if allowed then
+          v = math.max(0, v - cost)
+          redis.call('HSET', KEYS[k + i], 't', string.format('%.17g', v), 'ts', now_text)
+          -- A key that expires only once its bucket is full again loses nothing: a missing key reads as full.
+          local ttl = math.ceil((caps[i] - v) / caps[i] * periods[i] * 1000) + margin
+          redis.call('PEXPIRE', KEYS[k + i], ttl)
+        end
+        reply[#reply + 1] = string.format('%.17g', v)
       end
-      reply[#reply + 1] = string.format('%.17g', v)
+      replies[r] = reply
     end
-    replies[r] = reply
   end
   a = a + 2 * n
   k = k + n

@@ -31,7 +31,14 @@ export function createScriptBatcher(run: BatchRunner, maxRequests = 64): ScriptB
       for (const key of p.keys) keys.push(key);
       for (const arg of p.args) args.push(arg);
     }
-    run(keys, args).then(
+    let pending: Promise<unknown>;
+    try {
+      pending = run(keys, args);
+    } catch (error) {
+      // A client that throws instead of rejecting must not crash the process from a setImmediate callback.
+      pending = Promise.reject(error);
+    }
+    pending.then(
       (reply) => {
         if (!Array.isArray(reply) || reply.length !== batch.length) {
           const error = new Error("rate limiter: malformed script reply");

@@ -100,6 +100,25 @@ describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
     await limiter.close();
   });
 
+  it("fails only the request whose bucket Redis refuses when it shares a script call with others", async () => {
+    const limiter = await connect();
+    const tag = freshTag();
+    await admin.set(`km:rl:{${tag}}:typed`, "not a hash", "EX", 60);
+    const [before, bad, after] = await Promise.allSettled([
+      limiter.consume({ tag, buckets: [bucket("fine", 3)], cost: 1 }),
+      limiter.consume({ tag, buckets: [bucket("fine", 3), bucket("typed", 3)], cost: 1 }),
+      limiter.consume({ tag, buckets: [bucket("fine", 3)], cost: 1 }),
+    ]);
+    expect(bad).toMatchObject({
+      status: "rejected",
+      reason: { message: expect.stringMatching(/WRONGTYPE/) },
+    });
+    // The refused request charged nothing, not even its readable bucket: the other two took one token each.
+    expect(before).toMatchObject({ status: "fulfilled", value: { statuses: [{ remaining: 2 }] } });
+    expect(after).toMatchObject({ status: "fulfilled", value: { statuses: [{ remaining: 1 }] } });
+    await limiter.close();
+  });
+
   it("rejects after close and leaves a client it was given open", async () => {
     const client = new Redis(redis.url);
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 2000 });

@@ -65,6 +65,14 @@ describe("script batcher", () => {
     await expect(batcher.submit("", ["c"], [3, 1])).resolves.toBe(3);
   });
 
+  it("rejects the requests of a call whose runner throws instead of rejecting", async () => {
+    const batcher = createScriptBatcher(() => {
+      throw new Error("client closed");
+    });
+    const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
+    for (const p of pending) await expect(p).rejects.toThrow("client closed");
+  });
+
   it("rejects every request when the reply does not have one part per request", async () => {
     const batcher = createScriptBatcher(async () => ["only one"]);
     const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
