@@ -59,7 +59,8 @@ export function budgetMs(
   return Math.max(1, Math.min(deadlineMs, remaining));
 }
 
-const noVerdict: Verdict = { kind: "error", message: "the authorizer returned no verdict" };
+// Shared by every such answer, so frozen: nothing downstream may change it for the next caller.
+const noVerdict: Verdict = Object.freeze({ kind: "error", message: "the authorizer returned no verdict" });
 
 function failure(error: unknown): Verdict {
   return { kind: "error", message: error instanceof Error ? error.message : String(error) };
