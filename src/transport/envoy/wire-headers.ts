@@ -1,5 +1,4 @@
-/** Node's Buffer method behind toString("utf8", start, end), missing from @types/node. */
-type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+import { utf8Text } from "./wire-reader.js";
 
 // Each entry is five numbers in `spans`: key start, key stop, value start, value stop, and 1 when a repeat folds.
 const STRIDE = 5;
@@ -100,6 +99,6 @@ export class WireHeaders implements ReadonlyMap<string, string> {
   }
 
   private text(start: number, stop: number): string {
-    return start === stop ? "" : (this.buf as Utf8Sliceable).utf8Slice(start, stop);
+    return utf8Text(this.buf, start, stop);
   }
 }

@@ -16,6 +16,13 @@ const MAX_GROUP_DEPTH = 32;
 /** Node's Buffer method behind toString("utf8", start, end), missing from @types/node. */
 type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
 
+/** Decodes `buf` bytes [start, stop), already bounds-checked by the caller, as UTF-8. */
+export function utf8Text(buf: Buffer, start: number, stop: number): string {
+  // Buffer decoding substitutes U+FFFD for invalid UTF-8 instead of throwing. utf8Slice is what toString calls
+  // after re-checking its arguments; the bounds are already checked, and this runs several times per Check.
+  return start === stop ? "" : (buf as Utf8Sliceable).utf8Slice(start, stop);
+}
+
 /** The bytes are not valid protobuf; the message says what broke. */
 export class Malformed extends Error {}
 
@@ -87,9 +94,7 @@ export class Reader {
 
   /** Decodes bytes [start, stop) as UTF-8. */
   text(start: number, stop: number): string {
-    // Buffer decoding substitutes U+FFFD for invalid UTF-8 instead of throwing. utf8Slice is what toString calls
-    // after re-checking its arguments; the bounds are already checked here, and this runs ~20 times per Check.
-    return start === stop ? "" : (this.buf as Utf8Sliceable).utf8Slice(start, stop);
+    return utf8Text(this.buf, start, stop);
   }
 
   /** Reads a string field's payload. */
