@@ -34,7 +34,12 @@ export interface ScenarioResult {
   /** One request at a time (-c 1 -m 1): the latency floor. */
   idle: H2loadResult;
   /** The fixed-load run with the median p99, and every run. */
-  fixedLoad: H2loadResult & { offeredRps: number; rounds: { p50?: number; p99?: number; p999?: number }[] };
+  fixedLoad: H2loadResult & {
+    offeredRps: number;
+    rounds: { p50?: number; p99?: number; p999?: number }[];
+    /** This p99 over the baseline's; absent when either has none. */
+    p99XBaseline?: number;
+  };
   /** Absent when the scenario's server has no pid of its own. */
   rss?: RssGrowth;
 }
@@ -96,8 +101,7 @@ export function toMarkdown(r: BenchResults): string {
     "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ...r.scenarios.map((s) => {
       const f = s.fixedLoad;
-      const base = r.scenarios.find((b) => b.name === "baseline")?.fixedLoad.p99;
-      const x = f.p99 !== undefined && base ? (f.p99 / base).toFixed(2) : "n/a";
+      const x = f.p99XBaseline === undefined ? "n/a" : f.p99XBaseline.toFixed(2);
       const each = f.rounds.map((x) => ms(x.p99)).join(" / ");
       return (
         `| ${s.name} | ${ms(s.idle.p50)} | ${ms(s.idle.p99)} | ${int(f.rps)} | ${ms(f.p50)} | ${ms(f.p99)} ` +

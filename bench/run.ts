@@ -119,11 +119,17 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
       );
     }
   }
+  const medianByP99 = (name: string): H2loadResult & { offeredRps: number } => {
+    const sorted = [...fixedRuns.get(name)!].sort((a, b) => (a.p99 ?? 0) - (b.p99 ?? 0));
+    return sorted[Math.floor((sorted.length - 1) / 2)]!;
+  };
+  const baselineP99 = medianByP99(BASELINE).p99;
   const fixed = new Map<string, ScenarioResult["fixedLoad"]>();
   for (const [name, runs] of fixedRuns) {
-    const sorted = [...runs].sort((a, b) => (a.p99 ?? 0) - (b.p99 ?? 0));
-    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    fixed.set(name, { ...median, rounds: runs.map(({ p50, p99, p999 }) => ({ p50, p99, p999 })) });
+    const median = medianByP99(name);
+    const rounds = runs.map(({ p50, p99, p999 }) => ({ p50, p99, p999 }));
+    const p99XBaseline = median.p99 !== undefined && baselineP99 ? median.p99 / baselineP99 : undefined;
+    fixed.set(name, { ...median, rounds, ...(p99XBaseline === undefined ? {} : { p99XBaseline }) });
   }
 
   const results: ScenarioResult[] = [];
