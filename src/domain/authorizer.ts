@@ -4,9 +4,11 @@ import type { Authorizer, CheckRequest } from "./check-request.js";
 import { type Presented, readCredential } from "./credentials.js";
 import { after } from "./deadline.js";
 import { type Digester, digestsEqual } from "./digest.js";
+import { identityOf } from "./identity.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
 import { applyLimits } from "./limits.js";
+import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
 import type { KeySpace } from "./types.js";
@@ -104,35 +106,6 @@ function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: str
 }
 
 type Inflight = Map<string, Promise<KeyEntry | undefined>>;
-type Digested = { digest: Buffer; hex: string };
-
-/** Presented keys whose digests are kept: enough for the hot keys of a busy instance, bounded in memory. */
-const DIGEST_MEMO_SIZE = 4096;
-
-/**
- * Memoises the HMAC (and its hex form) per canonical key: the HMAC was the largest cost of a cached Check. It holds
- * raw keys in memory, so it is strictly bounded: two generations of at most half the size each, the older dropped
- * whole when the younger fills (LRU-like, without reordering a Map on every hit).
- */
-function memoDigests(digest: Digester, size = DIGEST_MEMO_SIZE): (canonical: string) => Digested {
-  let young = new Map<string, Digested>();
-  let old = new Map<string, Digested>();
-  return (canonical) => {
-    let found = young.get(canonical);
-    if (found) return found;
-    found = old.get(canonical);
-    if (!found) {
-      const d = digest(canonical);
-      found = { digest: d, hex: d.toString("hex") };
-    }
-    young.set(canonical, found);
-    if (young.size >= size / 2) {
-      old = young;
-      young = new Map();
-    }
-    return found;
-  };
-}
 
 // Concurrent misses for one digest share a single lookup, so a burst on a cold key costs one query, not hundreds.
 function lookupOnce(
@@ -160,7 +133,7 @@ function lookupOnce(
 async function decide(
   o: AuthorizerOptions,
   inflight: Inflight,
-  digests: (canonical: string) => Digested,
+  parsed: (format: KeySpace["format"], presented: string) => ParsedKey,
   req: CheckRequest,
 ): Promise<Verdict> {
   const space = await resolveSpace(o, req);
@@ -169,10 +142,10 @@ async function decide(
   const presented = present(space, req);
   if (presented.kind === "missing") return deny("missing", "an API key is required");
   if (presented.kind === "malformed") return deny("malformed", "the API key is malformed");
-  const canonical = parsePresentedKey(space.format, presented.value);
-  if (canonical === undefined) return deny("malformed", "the API key is malformed");
+  const key = parsed(space.format, presented.value);
+  if (key.canonical === undefined) return deny("malformed", "the API key is malformed");
 
-  const { digest, hex } = digests(canonical);
+  const { digest, hex } = key;
   const cached = o.cache.get(hex);
   if (cached.kind === "miss") return deny("not_found", "the API key is not valid");
   const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, inflight, hex, digest);
@@ -224,21 +197,9 @@ async function decide(
   if (limited.kind === "deny") return limited;
 
   o.usage.touch(entry.key.id);
-  const { key, workspace } = entry;
   return {
     kind: "allow",
-    identity: {
-      keyId: key.id,
-      keySpaceId: key.keySpaceId,
-      workspaceId: workspace.id,
-      ownerType: key.ownerType,
-      ownerMemberId: key.ownerMemberId,
-      actingMemberId:
-        key.ownerType === "organization" ? workspace.ownerMemberId || key.ownerMemberId : key.ownerMemberId,
-      scopes: key.scopes,
-      name: key.name,
-      metadata: key.metadata,
-    },
+    identity: identityOf(entry),
     limits: limited.limits,
     warnings,
     stripHeaders: space.forwardCredential || !presented.header ? [] : [presented.header],
@@ -248,7 +209,7 @@ async function decide(
 /** Creates the authorizer: it answers every request with a verdict within the deadline, and never throws. */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const inflight: Inflight = new Map();
-  const digests = memoDigests(options.digest);
+  const parsed = createPresentedMemo(options.digest);
   return {
     deadlineMs: options.deadlineMs,
     check(request) {
@@ -257,7 +218,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         const deadline = after(options.deadlineMs, () =>
           resolve({ kind: "error", message: `no decision within ${options.deadlineMs} ms` }),
         );
-        decide(options, inflight, digests, request).then(
+        decide(options, inflight, parsed, request).then(
           (verdict) => {
             deadline.cancel();
             resolve(verdict);

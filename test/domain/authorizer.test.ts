@@ -3,6 +3,7 @@ import { createKeyCache } from "../../src/cache/key-cache.js";
 import { type AuthorizerOptions, createAuthorizer } from "../../src/domain/authorizer.js";
 import type { CheckRequest } from "../../src/domain/check-request.js";
 import { createDigester } from "../../src/domain/digest.js";
+import { identityOf } from "../../src/domain/identity.js";
 import type { KeyEntry } from "../../src/domain/key-entry.js";
 import { mintKey } from "../../src/domain/key-format.js";
 import type { Key, KeySpace, Workspace } from "../../src/domain/types.js";
@@ -256,5 +257,27 @@ describe("key cache", () => {
     expect(cache.get("d").kind).toBe("unknown");
     cache.set("d", entry, cache.generation);
     expect(cache.get("d").kind).toBe("hit");
+  });
+});
+
+describe("identityOf", () => {
+  it("gives every allow of an unchanged entry the same frozen identity, and a fresh one once the entry changes", async () => {
+    const { secret, entry } = makeKey({ ownerType: "organization", scopes: ["CreatePod"] });
+    const { authorizer } = setup([entry]);
+    const first = await authorizer.check(request(`Bearer ${secret}`));
+    const second = await authorizer.check(request(`Bearer ${secret}`));
+    if (first.kind !== "allow" || second.kind !== "allow") throw new Error("expected allows");
+    expect(second.identity).toBe(first.identity);
+    expect(Object.isFrozen(first.identity) && Object.isFrozen(first.identity.scopes)).toBe(true);
+    expect(first.identity).toMatchObject({ keyId: entry.key.id, actingMemberId: "mem_owner" });
+
+    // Entries are meant to be replaced whole; one whose key or workspace record is swapped still gets a fresh identity.
+    const swapped: KeyEntry = { ...entry };
+    const before = identityOf(swapped);
+    swapped.key = { ...entry.key, scopes: ["DeletePod"] };
+    expect(identityOf(swapped)).not.toBe(before);
+    expect(identityOf(swapped).scopes).toEqual(["DeletePod"]);
+    swapped.workspace = { ...entry.workspace, ownerMemberId: "mem_new" };
+    expect(identityOf(swapped)).toMatchObject({ actingMemberId: "mem_new" });
   });
 });
