@@ -206,7 +206,8 @@ export function mostConstrained(limits: readonly LimitStatus[]): LimitStatus | u
   return best;
 }
 
-function rateLimitHeaders(limits: readonly LimitStatus[]): [string, string][] {
+/** The x-ratelimit-* headers of the most constrained bucket, in the order responses carry them; none without limits. */
+export function rateLimitHeaders(limits: readonly LimitStatus[]): [string, string][] {
   const l = mostConstrained(limits);
   if (!l) return [];
   return [

@@ -12,6 +12,7 @@ import {
 } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { StatusCode } from "../../../gen/envoy/type/v3/http_status_pb.js";
 import { type Decision, VOLATILE_HEADERS } from "../decision.js";
+import { headerOptionsSize, varintSize, writeHeaderOptions, writeVarint } from "./header-option-wire.js";
 
 type Header = [string, string];
 
@@ -55,6 +56,36 @@ export function encodeCheckResponse(decision: Decision): Uint8Array {
   return toBinary(CheckResponseSchema, buildCheckResponse(decision));
 }
 
+/**
+ * The bytes of a decision that do not change between requests (everything but the rate-limit headers), ready to
+ * take each request's volatile headers with `completeCheckResponse`. Opaque to callers.
+ */
+export interface FixedCheckResponse {
+  /** CheckResponse with status and dynamic_metadata. */
+  readonly head: Uint8Array;
+  /** Field number of the oneof member: 2 denied_response, 3 ok_response. */
+  readonly field: 2 | 3;
+  /** The oneof member's bytes without the volatile headers. */
+  readonly inner: Uint8Array;
+  /** The whole response when there are no volatile headers, built on first use. */
+  whole?: Uint8Array;
+}
+
+/** Encodes the part of `decision` that stays the same between requests; its volatile headers are left out. */
+export function prepareCheckResponse(decision: Decision): FixedCheckResponse {
+  return encodeFixed(decision, partition(decision).fixed);
+}
+
+/** The CheckResponse bytes of a prepared decision with `varying` (volatile headers, in order) added. */
+export function completeCheckResponse(
+  fixed: FixedCheckResponse,
+  varying: readonly (readonly [string, string])[],
+): Uint8Array {
+  if (varying.length > 0) return assemble(fixed, varying);
+  fixed.whole ??= assemble(fixed, varying);
+  return fixed.whole;
+}
+
 /** Encodes decisions, reusing the bytes of the part that does not change between requests. */
 export interface CheckResponseEncoder {
   /**
@@ -71,17 +102,17 @@ export interface CheckResponseEncoder {
   clear(): void;
 }
 
-interface Cached {
-  /** What the bytes were built from, compared on every hit. */
-  source: Snapshot;
-  /** CheckResponse with status and dynamic_metadata. */
-  head: Uint8Array;
-  /** Field number of the oneof member: 2 denied_response, 3 ok_response. */
-  field: 2 | 3;
-  /** The oneof member's bytes without the volatile headers. */
-  inner: Uint8Array;
-  /** The whole response when there are no volatile headers. */
-  whole?: Uint8Array;
+interface Cached extends FixedCheckResponse {
+  /** What the bytes were built from, compared on every encoder hit. */
+  readonly source: Snapshot;
+}
+
+function partition(decision: Decision): { fixed: Header[]; varying: Header[] } {
+  const fixed: Header[] = [];
+  const varying: Header[] = [];
+  for (const h of decision.responseHeaders)
+    (VOLATILE_HEADERS.has(h[0].toLowerCase()) ? varying : fixed).push(h);
+  return { fixed, varying };
 }
 
 /**
@@ -97,10 +128,7 @@ export function createCheckResponseEncoder(options: { maxEntries?: number } = {}
   let misses = 0;
   return {
     encode(decision, cacheKey) {
-      const fixed: Header[] = [];
-      const varying: Header[] = [];
-      for (const h of decision.responseHeaders)
-        (VOLATILE_HEADERS.has(h[0].toLowerCase()) ? varying : fixed).push(h);
+      const { fixed, varying } = partition(decision);
       const key =
         cacheKey ?? (decision.allowed ? (decision.upstreamHeaders[0]?.[1] ?? "") : decision.message);
       let entry = cache.get(key);
@@ -118,11 +146,7 @@ export function createCheckResponseEncoder(options: { maxEntries?: number } = {}
           cache.set(key, entry);
         }
       }
-      if (varying.length === 0) {
-        entry.whole ??= splice(entry, EMPTY);
-        return entry.whole;
-      }
-      return splice(entry, encodeVarying(decision.allowed, varying));
+      return completeCheckResponse(entry, varying);
     },
     get size() {
       return cache.size;
@@ -192,13 +216,12 @@ function sameHeaders(a: Header[], b: Header[]): boolean {
   return true;
 }
 
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+/** Whether two string lists are equal element by element. */
+export function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
-
-const EMPTY = new Uint8Array(0);
 
 function encodeFixed(decision: Decision, fixed: Header[]): Cached {
   const head = toBinary(
@@ -230,80 +253,18 @@ function encodeFixed(decision: Decision, fixed: Header[]): Cached {
   return { source: snapshot(decision, fixed), head, field: 2, inner };
 }
 
-/**
- * Hand-encodes the volatile headers as repeated HeaderValueOption (OkHttpResponse.response_headers_to_add = 6 or
- * DeniedHttpResponse.headers = 2): a few dozen bytes per request, where protobuf-es reflection would cost microseconds.
- * Tests check the bytes decode exactly like the protobuf-es encoding.
- */
-function encodeVarying(allowed: boolean, varying: Header[]): Uint8Array {
-  const tag = allowed ? (6 << 3) | 2 : (2 << 3) | 2;
-  // Sized first, then written into one buffer: no per-header Buffers and no concat (this runs per Check).
-  let total = 0;
-  for (const [name, value] of varying) total += optionSize(name, value);
-  const out = Buffer.allocUnsafe(total);
-  let pos = 0;
-  for (const [name, value] of varying) {
-    const n = Buffer.byteLength(name, "utf8");
-    const v = Buffer.byteLength(value, "utf8");
-    // HeaderValue { key = 1; value = 2 (omitted when empty, as proto3 does) }
-    const headerValueLength = 1 + varintSize(n) + n + (v > 0 ? 1 + varintSize(v) + v : 0);
-    // HeaderValueOption { header = 1; append_action = 3 (OVERWRITE_IF_EXISTS_OR_ADD); keep_empty_value = 4 }
-    const optionLength = 1 + varintSize(headerValueLength) + headerValueLength + 2 + (v === 0 ? 2 : 0);
-    out[pos++] = tag;
-    pos = writeVarint(out, pos, optionLength);
-    out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, headerValueLength);
-    out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, n);
-    pos += out.write(name, pos, "utf8");
-    if (v > 0) {
-      out[pos++] = (2 << 3) | 2;
-      pos = writeVarint(out, pos, v);
-      pos += out.write(value, pos, "utf8");
-    }
-    out[pos++] = 3 << 3;
-    out[pos++] = HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
-    if (v === 0) {
-      out[pos++] = 4 << 3;
-      out[pos++] = 1;
-    }
-  }
-  return out;
-}
-
-/** Encoded size of one HeaderValueOption occurrence, tag and length prefix included. */
-function optionSize(name: string, value: string): number {
-  const n = Buffer.byteLength(name, "utf8");
-  const v = Buffer.byteLength(value, "utf8");
-  const headerValueLength = 1 + varintSize(n) + n + (v > 0 ? 1 + varintSize(v) + v : 0);
-  const optionLength = 1 + varintSize(headerValueLength) + headerValueLength + 2 + (v === 0 ? 2 : 0);
-  return 1 + varintSize(optionLength) + optionLength;
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  for (; n >= 0x80; n = Math.floor(n / 0x80)) size++;
-  return size;
-}
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[pos++] = n;
-  return pos;
-}
-
-/** head ‖ tag(field, LEN) ‖ varint(|inner|+|extra|) ‖ inner ‖ extra. */
-function splice(entry: Cached, extra: Uint8Array): Uint8Array {
-  const length = entry.inner.length + extra.length;
-  const out = new Uint8Array(entry.head.length + 1 + varintSize(length) + length);
+/** head ‖ tag(field, LEN) ‖ varint(|inner|+|volatile|) ‖ inner ‖ volatile headers, written into one buffer. */
+function assemble(entry: FixedCheckResponse, varying: readonly (readonly [string, string])[]): Uint8Array {
+  const extra = headerOptionsSize(varying);
+  const length = entry.inner.length + extra;
+  // allocUnsafe takes small buffers from Node's pool; every byte is written below.
+  const out = Buffer.allocUnsafe(entry.head.length + 1 + varintSize(length) + length);
   out.set(entry.head, 0);
   let pos = entry.head.length;
   out[pos++] = (entry.field << 3) | 2;
   pos = writeVarint(out, pos, length);
   out.set(entry.inner, pos);
-  out.set(extra, pos + entry.inner.length);
+  // OkHttpResponse.response_headers_to_add is field 6, DeniedHttpResponse.headers field 2.
+  writeHeaderOptions(out, pos + entry.inner.length, entry.field === 3 ? 6 : 2, varying);
   return out;
 }

@@ -1,15 +1,22 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Authorizer } from "../../domain/check-request.js";
-import type { Verdict } from "../../domain/verdict.js";
+import type { Identity, Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 import {
   type DecisionOptions,
+  rateLimitHeaders,
   resolveDecisionOptions,
   UNAVAILABLE_MESSAGE,
   verdictToDecision,
 } from "../decision.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./check-decode.js";
-import { createCheckResponseEncoder } from "./check-response.js";
+import {
+  completeCheckResponse,
+  createCheckResponseEncoder,
+  type FixedCheckResponse,
+  prepareCheckResponse,
+  sameStrings,
+} from "./check-response.js";
 import { bufferSerializers } from "./grpc-util.js";
 import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } from "./guard.js";
 
@@ -68,7 +75,28 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
     }
     return build(verdict);
   };
+  // An allow without warnings depends only on its identity and the headers it strips. identityOf gives one frozen
+  // identity per cached key entry, so the fixed bytes are kept per identity (dropped with it) and a Check encodes
+  // only its rate-limit headers: no decision object, no cache-key lookup, no field-by-field comparison.
+  const allows = new WeakMap<Identity, { strip: readonly string[]; fixed: FixedCheckResponse }>();
+  const allow = (verdict: AllowVerdict): Uint8Array => {
+    let hit = allows.get(verdict.identity);
+    if (!hit || !sameStrings(hit.strip, verdict.stripHeaders)) {
+      const decision = verdictToDecision({ ...verdict, limits: [] }, decisionOptions);
+      hit = { strip: [...verdict.stripHeaders], fixed: prepareCheckResponse(decision) };
+      allows.set(verdict.identity, hit);
+    }
+    return completeCheckResponse(hit.fixed, rateLimitHeaders(verdict.limits));
+  };
   const build = (verdict: Verdict): CheckOutcome => {
+    if (
+      verdict.kind === "allow" &&
+      verdict.warnings.length === 0 &&
+      Object.isFrozen(verdict.identity) &&
+      Object.isFrozen(verdict.identity.scopes)
+    ) {
+      return { kind: "response", bytes: allow(verdict) };
+    }
     const decision = verdictToDecision(verdict, decisionOptions);
     if (decision.transportError) return unavailable;
     return { kind: "response", bytes: encoder.encode(decision) };
@@ -103,6 +131,8 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
     }
   };
 }
+
+type AllowVerdict = Extract<Verdict, { kind: "allow" }>;
 
 /** The grpc-js implementation type of the Authorization service. */
 export interface CheckImplementation extends grpc.UntypedServiceImplementation {

@@ -1,0 +1,84 @@
+import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { CheckRequestSchema, CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { Identity, Verdict } from "../../src/domain/verdict.js";
+import { verdictToDecision } from "../../src/transport/decision.js";
+import { encodeCheckResponse } from "../../src/transport/envoy/check-response.js";
+import { createCheckHandler } from "../../src/transport/envoy/check-service.js";
+import { allow, identity, limit } from "./fixtures.js";
+
+const request = toBinary(
+  CheckRequestSchema,
+  create(CheckRequestSchema, {
+    attributes: { request: { http: { method: "GET", path: "/", headers: { authorization: "Bearer k" } } } },
+  }),
+);
+
+/** A handler whose authorizer answers the queued verdicts in order. */
+function handlerAnswering(verdicts: Verdict[]) {
+  const queue = [...verdicts];
+  return createCheckHandler({ authorizer: { check: async () => queue.shift()! } });
+}
+
+async function answer(handle: ReturnType<typeof createCheckHandler>) {
+  const outcome = await handle(request);
+  if (outcome.kind !== "response") throw new Error(`expected a response, got ${outcome.kind}`);
+  return fromBinary(CheckResponseSchema, outcome.bytes);
+}
+
+const expected = (v: Verdict) => fromBinary(CheckResponseSchema, encodeCheckResponse(verdictToDecision(v)));
+
+describe("createCheckHandler answering allows", () => {
+  const frozen: Identity = Object.freeze({
+    ...identity,
+    scopes: Object.freeze([...identity.scopes]) as string[],
+  });
+
+  it("answers each allow of one frozen identity with that request's own rate-limit headers", async () => {
+    const verdicts = [
+      allow({ identity: frozen, limits: [limit({ remaining: 50 })] }),
+      allow({ identity: frozen, limits: [limit({ remaining: 49, resetAt: 2_000_000_123 })] }),
+      allow({ identity: frozen }),
+      allow({ identity: frozen, limits: [limit({ remaining: 0, limit: 1_000_000_000 })] }),
+    ];
+    const handle = handlerAnswering(verdicts);
+    for (const v of verdicts)
+      expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
+  });
+
+  it("re-encodes the fixed part when the same identity strips another header, or none", async () => {
+    const verdicts = [
+      allow({ identity: frozen, stripHeaders: ["authorization"] }),
+      allow({ identity: frozen, stripHeaders: ["x-api-key"], limits: [limit()] }),
+      allow({ identity: frozen, stripHeaders: [] }),
+      allow({ identity: frozen, stripHeaders: ["authorization"] }),
+    ];
+    const handle = handlerAnswering(verdicts);
+    for (const v of verdicts)
+      expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
+  });
+
+  it("encodes warnings, which vary, the same as the reference encoder", async () => {
+    const verdicts = [
+      allow({ identity: frozen, warnings: ["key must be rotated within 3 days"] }),
+      allow({ identity: frozen, warnings: ["key must be rotated within 2 days"], limits: [limit()] }),
+      allow({ identity: frozen }),
+    ];
+    const handle = handlerAnswering(verdicts);
+    for (const v of verdicts)
+      expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
+  });
+
+  it("never reuses what it encoded for an identity that is not frozen, which a caller may change", async () => {
+    const mutable: Identity = { ...identity, scopes: [...identity.scopes] };
+    const first = allow({ identity: mutable });
+    const second = allow({ identity: mutable });
+    const handle = handlerAnswering([first, second]);
+    await answer(handle);
+    mutable.keyId = "key_changed";
+    mutable.scopes.push("pods:delete");
+    const res = await answer(handle);
+    expect(equals(CheckResponseSchema, res, expected(second))).toBe(true);
+    expect(res.dynamicMetadata).toMatchObject({ key_id: "key_changed" });
+  });
+});
