@@ -15,6 +15,7 @@ export const SCRIPT_FAILED = -2;
  * batched only to save round trips and client work: each one is decided on its own, all of its buckets or none.
  *
  * KEYS: one hash per bucket, every request's in turn; fields `t` (tokens, a double) and `ts` (last update, Redis µs).
+ * A bucket named by several requests is read once and written once, after the last of them.
  * ARGV: the number of requests, then per request: cost, deadline (Redis µs, 0 for none), bucket count, and
  * capacity and periodSeconds for each of its buckets.
  * Reply: one array per request, { status, now µs as a string, tokens after the decision as strings }. Strings,
@@ -29,6 +30,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_text = string.format('%.0f', now)
 local eps = ${TOKEN_EPSILON}
 local margin = ${EXPIRY_MARGIN_MS}
+-- A hot key appears in most requests of a batch: each bucket is read once, kept here, and written once at the end.
+-- The script runs atomically, so this is the same as reading and writing it per request.
+local seen = {}
 local replies = {}
 local a = 2
 local k = 0
@@ -41,26 +45,34 @@ for r = 1, tonumber(ARGV[1]) do
   if deadline > 0 and now > deadline then
     replies[r] = {${SCRIPT_STALE}, now_text}
   else
-    local caps, periods, tokens = {}, {}, {}
+    local buckets, tokens, caps, periods = {}, {}, {}, {}
     local allowed = true
     local failed = nil
     for i = 1, n do
-      local cap = tonumber(ARGV[a + 2 * i - 2])
-      local period = tonumber(ARGV[a + 2 * i - 1])
-      caps[i], periods[i] = cap, period
-      local h = redis.pcall('HMGET', KEYS[k + i], 't', 'ts')
-      if h.err then
-        failed = h.err
+      local key = KEYS[k + i]
+      local b = seen[key]
+      if b == nil then
+        local h = redis.pcall('HMGET', key, 't', 'ts')
+        if h.err then
+          b = {err = h.err}
+        else
+          b = {stored = tonumber(h[1]), ts = tonumber(h[2]), dirty = false}
+        end
+        seen[key] = b
+      end
+      if b.err then
+        failed = b.err
         break
       end
-      local stored, ts = tonumber(h[1]), tonumber(h[2])
+      local cap = tonumber(ARGV[a + 2 * i - 2])
+      local period = tonumber(ARGV[a + 2 * i - 1])
       local v = cap
-      if stored ~= nil and ts ~= nil then
-        local elapsed_ms = (now - ts) / 1000
+      if b.stored ~= nil and b.ts ~= nil then
+        local elapsed_ms = (now - b.ts) / 1000
         if elapsed_ms < 0 then elapsed_ms = 0 end
-        v = math.min(cap, math.min(stored, cap) + elapsed_ms * cap / (period * 1000))
+        v = math.min(cap, math.min(b.stored, cap) + elapsed_ms * cap / (period * 1000))
       end
-      tokens[i] = v
+      buckets[i], tokens[i], caps[i], periods[i] = b, v, cap, period
       if v + eps < cost then allowed = false end
     end
     if failed then
@@ -71,10 +83,8 @@ for r = 1, tonumber(ARGV[1]) do
         local v = tokens[i]
         if allowed then
           v = math.max(0, v - cost)
-          redis.call('HSET', KEYS[k + i], 't', string.format('%.17g', v), 'ts', now_text)
-          -- A key that expires only once its bucket is full again loses nothing: a missing key reads as full.
-          local ttl = math.ceil((caps[i] - v) / caps[i] * periods[i] * 1000) + margin
-          redis.call('PEXPIRE', KEYS[k + i], ttl)
+          local b = buckets[i]
+          b.stored, b.ts, b.dirty, b.cap, b.period = v, now, true, caps[i], periods[i]
         end
         reply[#reply + 1] = string.format('%.17g', v)
       end
@@ -83,6 +93,13 @@ for r = 1, tonumber(ARGV[1]) do
   end
   a = a + 2 * n
   k = k + n
+end
+for key, b in pairs(seen) do
+  if b.dirty then
+    redis.call('HSET', key, 't', string.format('%.17g', b.stored), 'ts', now_text)
+    -- A key that expires only once its bucket is full again loses nothing: a missing key reads as full.
+    redis.call('PEXPIRE', key, math.ceil((b.cap - b.stored) / b.cap * b.period * 1000) + margin)
+  end
 end
 return replies
 `;

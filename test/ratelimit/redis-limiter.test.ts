@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
+import { startRedisServer } from "../support/redis-server.js";
 import { bucket, describeLimiterBehaviour, freshTag } from "./limiter-behaviour.js";
 import { redisTestsEnabled, sharedRedis } from "./shared-redis.js";
 
@@ -72,6 +73,40 @@ describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
     // The denied request charged none of its buckets, not even the one that had room.
     expect(await admin.exists(`km:rl:{${t1}}:big`)).toBe(0);
     await limiter.close();
+  });
+
+  it("reads and writes a bucket many requests of one script call share once, leaving what one-by-one calls would", async () => {
+    // A private server, so that its command counts are this test's alone.
+    const own = await startRedisServer();
+    const limiter = createRedisLimiter({ url: own.url, commandTimeoutMs: 2000 });
+    const counter = new Redis(own.url);
+    try {
+      await limiter.ready();
+      const tag = freshTag();
+      const hot = bucket("hot", 100, 60);
+      // Loads the script, so the batch below is one EVALSHA rather than a NOSCRIPT miss and an EVAL.
+      await limiter.consume({ tag: freshTag(), buckets: [hot], cost: 1 });
+      await counter.config("RESETSTAT");
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => limiter.consume({ tag, buckets: [hot], cost: 1 })),
+      );
+      expect(results.map((r) => r.statuses[0]?.remaining)).toEqual([99, 98, 97, 96, 95, 94, 93, 92, 91, 90]);
+      const stats = await counter.info("commandstats");
+      const calls = (command: string) =>
+        Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      expect([calls("evalsha"), calls("hmget"), calls("hset"), calls("pexpire")]).toEqual([1, 1, 1, 1]);
+      const key = `km:rl:{${tag}}:hot`;
+      expect(Number(await counter.hget(key, "t"))).toBe(90);
+      // Ten tokens of a hundred over sixty seconds take six seconds to return, plus the one-second margin.
+      const ttl = await counter.pttl(key);
+      expect(ttl).toBeGreaterThan(6000);
+      expect(ttl).toBeLessThanOrEqual(7000);
+      expect((await limiter.consume({ tag, buckets: [hot], cost: 1 })).statuses[0]?.remaining).toBe(89);
+    } finally {
+      await limiter.close();
+      counter.disconnect();
+      await own.stop();
+    }
   });
 
   it("writes nothing for a denied request", async () => {
