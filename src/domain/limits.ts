@@ -17,7 +17,10 @@ function cachedBuckets(entry: KeyEntry, space: KeySpace): readonly Bucket[] {
   const hit = built.get(entry);
   if (hit && hit.key === entry.key && hit.workspace === entry.workspace && hit.space === space)
     return hit.buckets;
-  const buckets = Object.freeze(bucketsFor(entry, space));
+  // Frozen through and through, so limiters may keep what they derive from the list (keys, validation) per list.
+  const buckets = Object.freeze(
+    bucketsFor(entry, space).map((b) => Object.freeze({ ...b, limit: Object.freeze({ ...b.limit }) })),
+  );
   built.set(entry, { key: entry.key, workspace: entry.workspace, space, buckets });
   return buckets;
 }

@@ -1,6 +1,6 @@
 import type { Limit } from "../domain/types.js";
 import type { LimitStatus } from "../domain/verdict.js";
-import type { LimitRequest, LimitResult } from "./limiter.js";
+import type { Bucket, LimitRequest, LimitResult } from "./limiter.js";
 
 /**
  * Slack for floating-point refill arithmetic, so a bucket that should hold exactly N tokens is not
@@ -11,6 +11,9 @@ export const TOKEN_EPSILON = 1e-9;
 /** How long an untouched full bucket is kept past the moment it refilled, in the store and in memory. */
 export const EXPIRY_MARGIN_MS = 1000;
 
+// Callers reuse frozen bucket lists (one per cached key entry), so each list is checked once, not on every Check.
+const validLists = new WeakSet<readonly Bucket[]>();
+
 /** Rejects requests no bucket could sensibly answer; a config bug must surface, not silently admit. */
 export function validateRequest(request: LimitRequest): void {
   if (typeof request.tag !== "string" || request.tag === "") {
@@ -20,6 +23,7 @@ export function validateRequest(request: LimitRequest): void {
   if (!Number.isFinite(request.cost) || request.cost < 0) {
     throw new RangeError(`rate limit cost must be a finite number >= 0, got ${request.cost}`);
   }
+  if (validLists.has(request.buckets)) return;
   const seen = new Set<string>();
   for (const { id, limit } of request.buckets) {
     if (id === "" || seen.has(id))
@@ -32,6 +36,12 @@ export function validateRequest(request: LimitRequest): void {
       throw new RangeError(`limit "${limit.name}" needs periodSeconds > 0, got ${limit.periodSeconds}`);
     }
   }
+  // Only a list whose buckets and limits cannot change may skip the check next time.
+  if (
+    Object.isFrozen(request.buckets) &&
+    request.buckets.every((b) => Object.isFrozen(b) && Object.isFrozen(b.limit))
+  )
+    validLists.add(request.buckets);
 }
 
 /** Tokens a bucket holds at `nowMs`, clamped to the limit's current capacity; a missing bucket is full. */
@@ -84,22 +94,28 @@ export function buildResult(
   tokensAfter: readonly number[],
   nowMs: number,
 ): LimitResult {
-  const failing = tokensAfter.map((tokens) => !allowed && !fits(tokens, request.cost));
+  // Plain loops: this runs on every rate-limited Check.
+  const { buckets, cost } = request;
   let worstRetry = 0;
-  request.buckets.forEach((b, i) => {
-    if (failing[i])
-      worstRetry = Math.max(worstRetry, retryAfterSeconds(tokensAfter[i] ?? 0, request.cost, b.limit));
-  });
-  const statuses = request.buckets.map((b, i): LimitStatus => {
+  if (!allowed) {
+    for (let i = 0; i < buckets.length; i++) {
+      const tokens = tokensAfter[i] ?? 0;
+      if (!fits(tokens, cost))
+        worstRetry = Math.max(worstRetry, retryAfterSeconds(tokens, cost, buckets[i]!.limit));
+    }
+  }
+  const statuses: LimitStatus[] = [];
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i]!;
     const tokens = tokensAfter[i] ?? 0;
-    return {
+    statuses.push({
       name: b.limit.name,
       appliesTo: b.appliesTo,
       limit: b.limit.capacity,
       remaining: Math.min(b.limit.capacity, Math.floor(tokens + TOKEN_EPSILON)),
       resetAt: Math.ceil((nowMs + msUntilFull(tokens, b.limit)) / 1000),
-      retryAfterSeconds: failing[i] ? worstRetry : 0,
-    };
-  });
+      retryAfterSeconds: !allowed && !fits(tokens, cost) ? worstRetry : 0,
+    });
+  }
   return { allowed, statuses };
 }

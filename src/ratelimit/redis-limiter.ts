@@ -56,13 +56,17 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   const clock = new ClockOffset();
   let closed = false;
 
-  const batcher = createScriptBatcher((keys, args) =>
-    // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
-    client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
-      // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
-      if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
-      return client.eval(CONSUME_LUA, keys.length, ...keys, ...args);
-    }),
+  const timeoutMessage = `rate limiter: Redis did not answer within ${timeoutMs} ms`;
+  // ioredis's commandTimeout covers one command; the batch deadline also bounds the NOSCRIPT fallback.
+  const batcher = createScriptBatcher(
+    (keys, args) =>
+      // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
+      client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
+        // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
+        if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
+        return client.eval(CONSUME_LUA, keys.length, ...keys, ...args);
+      }),
+    { timeoutMs, timeoutMessage },
   );
   // A script's keys must share a slot on a cluster, and a request's keys share its tag; one Redis takes any mix.
   const groupOf = client instanceof Cluster ? (tag: string) => tag : () => "";
@@ -80,40 +84,53 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     return { keys, limits };
   }
 
-  async function run(request: LimitRequest): Promise<LimitResult> {
+  function attempt(request: LimitRequest, sentAtMs: number, offsetMs: number): Promise<unknown> {
     const { keys, limits } = prepare(request);
-    const sentAtMs = Date.now();
-    let offsetMs = clock.estimate();
-    for (let attempt = 0; ; attempt++) {
-      const deadlineUs = Math.round((sentAtMs + timeoutMs + offsetMs + DEADLINE_SLACK_MS) * 1000);
-      const args = [request.cost, deadlineUs, keys.length, ...limits];
-      const reply = parseReply(await batcher.submit(groupOf(request.tag), keys, args), keys.length);
-      const receivedAtMs = Date.now();
-      const upperBoundMs = reply.nowMs - sentAtMs;
-      if (reply.status !== SCRIPT_STALE) {
-        clock.observe(upperBoundMs, receivedAtMs);
-        return buildResult(request, reply.status === SCRIPT_ALLOWED, reply.tokens, reply.nowMs);
-      }
-      // Refused as stale yet answered before our deadline: the script ran in time, so Redis's clock is further
-      // ahead than estimated (another cluster node, or a clock step). Learn that and try once more.
-      if (attempt > 0 || receivedAtMs >= sentAtMs + timeoutMs) {
-        throw new Error("rate limiter: Redis ran the request after its deadline; nothing was charged");
-      }
-      clock.raise(upperBoundMs, receivedAtMs);
-      offsetMs = Math.max(offsetMs, upperBoundMs);
+    const deadlineUs = Math.round((sentAtMs + timeoutMs + offsetMs + DEADLINE_SLACK_MS) * 1000);
+    return batcher.submit(groupOf(request.tag), keys, [request.cost, deadlineUs, keys.length, ...limits]);
+  }
+
+  // A chain of callbacks rather than async functions: this runs on every rate-limited Check.
+  function settle(
+    request: LimitRequest,
+    raw: unknown,
+    sentAtMs: number,
+    retried: boolean,
+  ): LimitResult | Promise<LimitResult> {
+    const reply = parseReply(raw, request.buckets.length);
+    const receivedAtMs = Date.now();
+    const upperBoundMs = reply.nowMs - sentAtMs;
+    if (reply.status !== SCRIPT_STALE) {
+      clock.observe(upperBoundMs, receivedAtMs);
+      return buildResult(request, reply.status === SCRIPT_ALLOWED, reply.tokens, reply.nowMs);
     }
+    // Refused as stale yet answered before our deadline: the script ran in time, so Redis's clock is further
+    // ahead than estimated (another cluster node, or a clock step). Learn that and try once more, in what is left.
+    const leftMs = sentAtMs + timeoutMs - receivedAtMs;
+    if (retried || leftMs <= 0) {
+      throw new Error("rate limiter: Redis ran the request after its deadline; nothing was charged");
+    }
+    clock.raise(upperBoundMs, receivedAtMs);
+    const offsetMs = Math.max(clock.estimate(), upperBoundMs);
+    return withTimeout(
+      attempt(request, sentAtMs, offsetMs).then((again) => settle(request, again, sentAtMs, true)),
+      leftMs,
+      timeoutMessage,
+    );
   }
 
   return {
-    async consume(request) {
-      validateRequest(request);
-      if (request.buckets.length === 0) return { allowed: true, statuses: [] };
-      if (closed) throw new Error("rate limiter is closed");
-      // ioredis's commandTimeout covers one command; this also bounds the NOSCRIPT fallback and the stale retry.
-      return withTimeout(
-        run(request),
-        timeoutMs,
-        `rate limiter: Redis did not answer within ${timeoutMs} ms`,
+    consume(request) {
+      try {
+        validateRequest(request);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (request.buckets.length === 0) return Promise.resolve({ allowed: true, statuses: [] });
+      if (closed) return Promise.reject(new Error("rate limiter is closed"));
+      const sentAtMs = Date.now();
+      return attempt(request, sentAtMs, clock.estimate()).then((raw) =>
+        settle(request, raw, sentAtMs, false),
       );
     },
     async ready(readyTimeoutMs = 10_000) {
@@ -191,13 +208,14 @@ function parseReply(reply: unknown, buckets: number): { status: number; nowMs: n
   if (status === SCRIPT_STALE) return { status, nowMs, tokens: [] };
   // Redis's own words (e.g. WRONGTYPE): they name the command, never a key or anything from the request.
   if (status === SCRIPT_FAILED) throw new Error(`rate limiter: Redis refused a bucket: ${String(reply[2])}`);
-  const tokens = reply.slice(2).map(Number);
-  if (
-    (status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) ||
-    tokens.length !== buckets ||
-    !tokens.every(Number.isFinite)
-  ) {
+  if ((status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) || reply.length !== buckets + 2) {
     throw new Error("rate limiter: malformed script reply");
+  }
+  const tokens: number[] = [];
+  for (let i = 2; i < reply.length; i++) {
+    const value = Number(reply[i]);
+    if (!Number.isFinite(value)) throw new Error("rate limiter: malformed script reply");
+    tokens.push(value);
   }
   return { status, nowMs, tokens };
 }

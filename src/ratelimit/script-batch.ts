@@ -1,3 +1,5 @@
+import { after, type Deadline } from "../domain/deadline.js";
+
 /** Runs one script call for many requests: the keys of all, then the argument count and the arguments of each. */
 export type BatchRunner = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 
@@ -5,6 +7,21 @@ export type BatchRunner = (keys: string[], args: (string | number)[]) => Promise
 export interface ScriptBatcher {
   /** Queues one request's keys and arguments; resolves with its own part of the reply. */
   submit(group: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+}
+
+/** How batches are cut and how long a request may wait for its reply. */
+export interface ScriptBatchOptions {
+  /** Most requests in one call (default 64). */
+  maxRequests?: number;
+  /** A request still unanswered this long after its batch opened is rejected with `timeoutMessage`. */
+  timeoutMs?: number;
+  timeoutMessage?: string;
+}
+
+interface Batch {
+  requests: Pending[];
+  /** Armed when the batch opens, so its first request waits at most timeoutMs and later ones less. */
+  deadline: Deadline | undefined;
 }
 
 interface Pending {
@@ -20,11 +37,29 @@ interface Pending {
  * groups (Redis Cluster hash tags) never share a call, since a script's keys must live in one slot. A lone
  * request waits only until the end of the current event-loop turn.
  */
-export function createScriptBatcher(run: BatchRunner, maxRequests = 64): ScriptBatcher {
-  let queued = new Map<string, Pending[]>();
+export function createScriptBatcher(run: BatchRunner, options: ScriptBatchOptions = {}): ScriptBatcher {
+  const maxRequests = options.maxRequests ?? 64;
+  const { timeoutMs } = options;
+  const timeoutMessage = options.timeoutMessage ?? "script call timed out";
+  let queued = new Map<string, Batch>();
   let scheduled = false;
 
-  const send = (batch: Pending[]): void => {
+  // One deadline per batch, not per request: every request of a batch shares its fate, and this runs per Check.
+  const open = (group: string): Batch => {
+    const batch: Batch = { requests: [], deadline: undefined };
+    if (timeoutMs !== undefined) {
+      batch.deadline = after(timeoutMs, () => {
+        // A loop stalled past the deadline before the batch went out: its callers are told it failed, so it must
+        // never be sent (Redis would charge them).
+        if (queued.get(group) === batch) queued.delete(group);
+        const error = new Error(timeoutMessage);
+        for (const p of batch.requests) p.reject(error);
+      });
+    }
+    return batch;
+  };
+
+  const send = ({ requests: batch, deadline }: Batch): void => {
     const keys: string[] = [];
     const args: (string | number)[] = [batch.length];
     for (const p of batch) {
@@ -38,8 +73,10 @@ export function createScriptBatcher(run: BatchRunner, maxRequests = 64): ScriptB
       // A client that throws instead of rejecting must not crash the process from a setImmediate callback.
       pending = Promise.reject(error);
     }
+    // A reply after the deadline settles nothing: each request's promise has already been rejected.
     pending.then(
       (reply) => {
+        deadline?.cancel();
         if (!Array.isArray(reply) || reply.length !== batch.length) {
           const error = new Error("rate limiter: malformed script reply");
           for (const p of batch) p.reject(error);
@@ -48,6 +85,7 @@ export function createScriptBatcher(run: BatchRunner, maxRequests = 64): ScriptB
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(reply[i]);
       },
       (error: unknown) => {
+        deadline?.cancel();
         for (const p of batch) p.reject(error);
       },
     );
@@ -65,11 +103,11 @@ export function createScriptBatcher(run: BatchRunner, maxRequests = 64): ScriptB
       return new Promise((resolve, reject) => {
         let batch = queued.get(group);
         if (!batch) {
-          batch = [];
+          batch = open(group);
           queued.set(group, batch);
         }
-        batch.push({ keys, args, resolve, reject });
-        if (batch.length >= maxRequests) {
+        batch.requests.push({ keys, args, resolve, reject });
+        if (batch.requests.length >= maxRequests) {
           queued.delete(group);
           send(batch);
         } else if (!scheduled) {

@@ -42,7 +42,7 @@ describe("script batcher", () => {
 
   it("sends a full batch at once and starts a new one", async () => {
     const { run, calls } = echoRunner();
-    const batcher = createScriptBatcher(run, 2);
+    const batcher = createScriptBatcher(run, { maxRequests: 2 });
     const pending = [1, 2, 3].map((i) => batcher.submit("", [`k${i}`], [i, 1]));
     // The first two went out synchronously; the third waits for the end of the turn.
     expect(calls).toHaveLength(1);
@@ -77,5 +77,45 @@ describe("script batcher", () => {
     const batcher = createScriptBatcher(async () => ["only one"]);
     const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
     for (const p of pending) await expect(p).rejects.toThrow(/malformed script reply/);
+  });
+
+  it("rejects every request of a call still unanswered at the deadline, and a late reply changes nothing", async () => {
+    let answer: (reply: unknown) => void = () => {};
+    const batcher = createScriptBatcher(() => new Promise((resolve) => (answer = resolve)), {
+      timeoutMs: 20,
+      timeoutMessage: "too slow",
+    });
+    const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
+    for (const p of pending) await expect(p).rejects.toThrow("too slow");
+    answer([1, 2]);
+    for (const p of pending) await expect(p).rejects.toThrow("too slow");
+  });
+
+  it("answers within the deadline as usual, and a later batch gets a deadline of its own", async () => {
+    const { run } = echoRunner();
+    const batcher = createScriptBatcher(run, { timeoutMs: 20, timeoutMessage: "too slow" });
+    await expect(batcher.submit("", ["a"], [1, 1])).resolves.toBe(1);
+    await new Promise((r) => setTimeout(r, 40));
+    await expect(batcher.submit("", ["b"], [2, 1])).resolves.toBe(2);
+  });
+
+  it("never sends a batch whose deadline passed before it went out, as its callers were already told it failed", async () => {
+    const { run, calls } = echoRunner();
+    const batcher = createScriptBatcher(run, { timeoutMs: 10, timeoutMessage: "too slow" });
+    // Submitted from a setImmediate callback, the flush waits for the next turn, after that turn's timers; the
+    // busy loop makes the deadline due by then.
+    const { pending } = await new Promise<{ pending: Promise<unknown> }>((resolve) =>
+      setImmediate(() => {
+        const p = batcher.submit("", ["a"], [1, 1]);
+        // Handled here, as it may reject before the test gets to await it.
+        p.catch(() => {});
+        const until = Date.now() + 30;
+        while (Date.now() < until) {}
+        resolve({ pending: p });
+      }),
+    );
+    await expect(pending).rejects.toThrow("too slow");
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual([]);
   });
 });
