@@ -12,7 +12,7 @@ import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
 import type { KeySpace } from "./types.js";
-import type { DenyReason, Verdict } from "./verdict.js";
+import type { DenyReason, LimitStatus, Verdict } from "./verdict.js";
 
 /** A cache the authorizer reads through; see src/cache/key-cache.ts. */
 export interface EntryCache {
@@ -49,13 +49,26 @@ function deny(reason: DenyReason, message: string): Verdict {
   return { kind: "deny", reason, message, limits: [] };
 }
 
+// The denials that repeat on every bad request, built once. Frozen: one object answers every such Check.
+// (Verdict types its limits as a mutable array; a frozen empty one throws on any attempt to change it.)
+const NO_LIMITS = Object.freeze([]) as readonly LimitStatus[] as LimitStatus[];
+const fixedDeny = (reason: DenyReason, message: string): Verdict =>
+  Object.freeze({ kind: "deny", reason, message, limits: NO_LIMITS });
+const NOT_FOUND = fixedDeny("not_found", "the API key is not valid");
+const MALFORMED = fixedDeny("malformed", "the API key is malformed");
+const MISSING = fixedDeny("missing", "an API key is required");
+const REVOKED = fixedDeny("revoked", "the API key has been revoked");
+
 function present(space: KeySpace, req: CheckRequest): Presented {
   if (req.presentedKey === undefined) return readCredential(space.credentialSources, req.headers);
   return req.presentedKey ? { kind: "found", value: req.presentedKey, header: "" } : { kind: "missing" };
 }
 
-function resolveSpace(o: AuthorizerOptions, req: CheckRequest): Promise<KeySpace | undefined | "ambiguous"> {
-  // Not async: the named case, nearly every Check, hands back the directory's promise without wrapping it.
+function resolveSpace(
+  o: AuthorizerOptions,
+  req: CheckRequest,
+): KeySpace | undefined | "ambiguous" | Promise<KeySpace | undefined | "ambiguous"> {
+  // Not async: the named case, nearly every Check, gets a cached space back directly, with no promise or await.
   const named = req.keySpace || o.defaultKeySpace;
   return named ? o.keySpaces.get(named) : inferSpace(o, req);
 }
@@ -77,7 +90,7 @@ async function inferSpace(
 
 function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: string[]): Verdict | undefined {
   const { key, workspace, owner } = entry;
-  if (key.revokedAt) return deny("revoked", "the API key has been revoked");
+  if (key.revokedAt) return REVOKED;
   if (key.expiresAt && key.expiresAt.getTime() <= now) return deny("expired", "the API key has expired");
   if (key.ownerType === "user" && owner && owner.status !== "active") {
     return deny("disabled", "the API key's owner has closed their account");
@@ -136,23 +149,24 @@ async function decide(
   parsed: (format: KeySpace["format"], presented: string) => ParsedKey,
   req: CheckRequest,
 ): Promise<Verdict> {
-  const space = await resolveSpace(o, req);
+  const resolving = resolveSpace(o, req);
+  const space = resolving instanceof Promise ? await resolving : resolving;
   if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
-  if (!space) return deny("not_found", "the API key is not valid");
+  if (!space) return NOT_FOUND;
   const presented = present(space, req);
-  if (presented.kind === "missing") return deny("missing", "an API key is required");
-  if (presented.kind === "malformed") return deny("malformed", "the API key is malformed");
+  if (presented.kind === "missing") return MISSING;
+  if (presented.kind === "malformed") return MALFORMED;
   const key = parsed(space.format, presented.value);
-  if (key.canonical === undefined) return deny("malformed", "the API key is malformed");
+  if (key.canonical === undefined) return MALFORMED;
 
   const { digest, hex } = key;
   const cached = o.cache.get(hex);
-  if (cached.kind === "miss") return deny("not_found", "the API key is not valid");
+  if (cached.kind === "miss") return NOT_FOUND;
   const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, inflight, hex, digest);
-  if (!entry) return deny("not_found", "the API key is not valid");
+  if (!entry) return NOT_FOUND;
   // A key from another key space answers exactly like an unknown one: no hint that it exists elsewhere.
   if (!digestsEqual(entry.digest, digest) || entry.key.keySpaceId !== space.id) {
-    return deny("not_found", "the API key is not valid");
+    return NOT_FOUND;
   }
 
   const now = (o.now ?? Date.now)();
@@ -162,7 +176,9 @@ async function decide(
 
   const route = matchRoute(space.routes, req.method, req.path);
   const required = req.scopes.length > 0 ? req.scopes : (route?.scopes ?? space.defaultScopes);
-  const scopes = decideScopes(space.scopeModel, entry.key.scopes, required);
+  // The identity's scopes: the key's, in one frozen array per cached entry, which decideScopes can keep a set of.
+  const identity = identityOf(entry);
+  const scopes = decideScopes(space.scopeModel, identity.scopes, required);
   if (scopes.kind === "denied")
     return deny("insufficient_scope", `the API key lacks the scope ${scopes.scope}`);
   if (scopes.kind === "approval") {
@@ -199,7 +215,7 @@ async function decide(
   o.usage.touch(entry.key.id);
   return {
     kind: "allow",
-    identity: identityOf(entry),
+    identity,
     limits: limited.limits,
     warnings,
     stripHeaders: space.forwardCredential || !presented.header ? [] : [presented.header],

@@ -16,7 +16,8 @@ export interface KeyLookup {
 
 /** Resolves a key space by id or name. */
 export interface KeySpaceDirectory {
-  get(idOrName: string): Promise<KeySpace | undefined>;
+  /** The key space, directly when it is at hand (cached), else a promise of it: this runs on every Check. */
+  get(idOrName: string): KeySpace | undefined | Promise<KeySpace | undefined>;
   /** Every non-system key space, for inferring which one a key belongs to. */
   all(): Promise<KeySpace[]>;
 }

@@ -52,14 +52,30 @@ export function decideScopes(
   held: readonly string[],
   required: readonly string[],
 ): ScopeDecision {
-  const set = new Set(held);
+  if (required.length === 0) return GRANTED;
+  const set = heldSet(held);
   let pending: string | undefined;
   for (const scope of required) {
     const kind = decideOne(model, set, scope);
     if (kind === "denied") return { kind: "denied", scope };
     if (kind === "approval") pending ??= scope;
   }
-  return pending === undefined ? { kind: "granted" } : { kind: "approval", scope: pending };
+  return pending === undefined ? GRANTED : { kind: "approval", scope: pending };
+}
+
+const GRANTED: ScopeDecision = Object.freeze({ kind: "granted" });
+
+// A key's scope list is one frozen array per cached entry (see identityOf), so its set is built once, not per Check.
+const heldSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function heldSet(held: readonly string[]): ReadonlySet<string> {
+  if (!Object.isFrozen(held)) return new Set(held);
+  let set = heldSets.get(held);
+  if (!set) {
+    set = new Set(held);
+    heldSets.set(held, set);
+  }
+  return set;
 }
 
 function modelIsOpen(model: ScopeModel): boolean {

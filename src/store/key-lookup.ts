@@ -65,12 +65,13 @@ export function createCachedKeySpaces(
   let byName = new Map<string, { space: KeySpace | undefined; at: number }>();
   let all: { spaces: KeySpace[]; at: number } | undefined;
   return {
-    async get(idOrName) {
+    get(idOrName) {
       const hit = byName.get(idOrName);
       if (hit && Date.now() - hit.at < ttlMs) return hit.space;
-      const space = await source.load(idOrName);
-      byName.set(idOrName, { space, at: Date.now() });
-      return space;
+      return source.load(idOrName).then((space) => {
+        byName.set(idOrName, { space, at: Date.now() });
+        return space;
+      });
     },
     async all() {
       if (all && Date.now() - all.at < ttlMs) return all.spaces;

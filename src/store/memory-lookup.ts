@@ -22,7 +22,7 @@ export function createMemoryKeyLookup(
 /** An in-memory key space directory. */
 export function createMemoryKeySpaces(spaces: KeySpace[]): KeySpaceDirectory {
   return {
-    async get(idOrName) {
+    get(idOrName) {
       return spaces.find((s) => s.id === idOrName || s.name === idOrName);
     },
     async all() {
