@@ -58,27 +58,30 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
 
   const timeoutMessage = `rate limiter: Redis did not answer within ${timeoutMs} ms`;
   // ioredis's commandTimeout covers one command; the batch deadline also bounds the NOSCRIPT fallback.
-  const batcher = createScriptBatcher(
-    (keys, args) =>
+  const batcher = createScriptBatcher<Consume>(
+    (keys, slot, requests) => {
+      const text = encodeRequests(slot, requests);
       // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
-      client.evalsha(CONSUME_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
+      return client.evalsha(CONSUME_SHA, keys.length, ...keys, text).catch((error: unknown) => {
         // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
         if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
-        return client.eval(CONSUME_LUA, keys.length, ...keys, ...args);
-      }),
+        return client.eval(CONSUME_LUA, keys.length, ...keys, text);
+      });
+    },
+    // ioredis's commandTimeout covers one command; the batch deadline also bounds the NOSCRIPT fallback.
     { timeoutMs, timeoutMessage },
   );
   // A script's keys must share a slot on a cluster, and a request's keys share its tag; one Redis takes any mix.
   const groupOf = client instanceof Cluster ? (tag: string) => tag : () => "";
 
-  // The Redis keys and limit arguments of a bucket list, built once per list: callers reuse bucket lists (one per
+  // The Redis keys and limit numbers of a bucket list, built once per list: callers reuse bucket lists (one per
   // cached key entry), so this saves string building on every Check.
-  const prepared = new WeakMap<readonly Bucket[], { tag: string; keys: string[]; limits: number[] }>();
-  function prepare(request: LimitRequest): { keys: string[]; limits: number[] } {
+  const prepared = new WeakMap<readonly Bucket[], { tag: string; keys: string[]; limits: string[] }>();
+  function prepare(request: LimitRequest): { keys: string[]; limits: string[] } {
     const hit = prepared.get(request.buckets);
     if (hit && hit.tag === request.tag) return hit;
     const keys = request.buckets.map((b) => `${prefix}{${request.tag}}:${b.id}`);
-    const limits = request.buckets.flatMap((b) => [b.limit.capacity, b.limit.periodSeconds]);
+    const limits = request.buckets.map((b) => `${b.limit.capacity},${b.limit.periodSeconds}`);
     // Only frozen lists can be reused safely: a caller may change a mutable one between calls.
     if (Object.isFrozen(request.buckets)) prepared.set(request.buckets, { tag: request.tag, keys, limits });
     return { keys, limits };
@@ -87,7 +90,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   function attempt(request: LimitRequest, sentAtMs: number, offsetMs: number): Promise<unknown> {
     const { keys, limits } = prepare(request);
     const deadlineUs = Math.round((sentAtMs + timeoutMs + offsetMs + DEADLINE_SLACK_MS) * 1000);
-    return batcher.submit(groupOf(request.tag), keys, [request.cost, deadlineUs, keys.length, ...limits]);
+    return batcher.submit(groupOf(request.tag), { keys, limits, cost: request.cost, deadlineUs });
   }
 
   // A chain of callbacks rather than async functions: this runs on every rate-limited Check.
@@ -168,6 +171,25 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   };
 }
 
+/** One consume as the script reads it (see CONSUME_LUA). */
+interface Consume {
+  keys: readonly string[];
+  /** "capacity,periodSeconds" of each bucket, in the order of `keys`. */
+  limits: readonly string[];
+  cost: number;
+  deadlineUs: number;
+}
+
+/** ARGV[1] of the script: the request count, then per request cost, deadline, bucket count and its buckets. */
+function encodeRequests(slot: ReadonlyMap<string, number>, requests: readonly Consume[]): string {
+  let text = String(requests.length);
+  for (const r of requests) {
+    text += `,${r.cost},${r.deadlineUs},${r.keys.length}`;
+    for (let i = 0; i < r.keys.length; i++) text += `,${slot.get(r.keys[i]!)},${r.limits[i]}`;
+  }
+  return text;
+}
+
 function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Cluster {
   const perConnection = {
     commandTimeout: timeoutMs,
@@ -177,16 +199,15 @@ function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Clust
     autoResendUnfulfilledCommands: false,
     connectTimeout: 2000,
   };
-  // Auto-pipelining writes every consume issued in the same tick as one socket write: under load that is far
-  // fewer syscalls and packets, while each script still runs atomically on its own.
-  const enableAutoPipelining = true;
   // Without an offline queue, a consume during a disconnect rejects at once instead of waiting and then
   // being applied late; the caller's failure policy (open or closed) decides instead.
   const enableOfflineQueue = false;
   if (options.cluster) {
     return new Cluster(options.cluster.nodes, {
       enableOfflineQueue,
-      enableAutoPipelining,
+      // The batcher sends one script call per hash tag and turn; auto-pipelining puts the calls bound for one node
+      // into one socket write.
+      enableAutoPipelining: true,
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       redisOptions: perConnection,
     });
@@ -195,25 +216,31 @@ function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Clust
   return new Redis(options.url, {
     ...perConnection,
     enableOfflineQueue,
-    enableAutoPipelining,
+    // The batcher already sends one script call per turn. Auto-pipelining would wrap it in a pipeline of one and
+    // defer it by another tick: in a loop of 128 consumes in flight, turning it off cut client CPU per consume by
+    // about a quarter and doubled the rate.
+    enableAutoPipelining: false,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   });
 }
 
 function parseReply(reply: unknown, buckets: number): { status: number; nowMs: number; tokens: number[] } {
-  if (!Array.isArray(reply) || reply.length < 2) throw new Error("rate limiter: malformed script reply");
-  const status = Number(reply[0]);
-  const nowMs = Number(reply[1]) / 1000;
-  if (!Number.isFinite(nowMs)) throw new Error("rate limiter: malformed script reply");
+  if (typeof reply !== "string") throw new Error("rate limiter: malformed script reply");
+  const parts = reply.split(",");
+  const status = Number(parts[0]);
+  const nowMs = Number(parts[1]) / 1000;
+  if (parts.length < 2 || !Number.isFinite(nowMs)) throw new Error("rate limiter: malformed script reply");
   if (status === SCRIPT_STALE) return { status, nowMs, tokens: [] };
   // Redis's own words (e.g. WRONGTYPE): they name the command, never a key or anything from the request.
-  if (status === SCRIPT_FAILED) throw new Error(`rate limiter: Redis refused a bucket: ${String(reply[2])}`);
-  if ((status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) || reply.length !== buckets + 2) {
+  if (status === SCRIPT_FAILED) {
+    throw new Error(`rate limiter: Redis refused a bucket: ${parts.slice(2).join(",")}`);
+  }
+  if ((status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) || parts.length !== buckets + 2) {
     throw new Error("rate limiter: malformed script reply");
   }
   const tokens: number[] = [];
-  for (let i = 2; i < reply.length; i++) {
-    const value = Number(reply[i]);
+  for (let i = 2; i < parts.length; i++) {
+    const value = Number(parts[i]);
     if (!Number.isFinite(value)) throw new Error("rate limiter: malformed script reply");
     tokens.push(value);
   }

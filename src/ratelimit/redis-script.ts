@@ -14,14 +14,15 @@ export const SCRIPT_FAILED = -2;
  * Checks and charges every bucket of each request in a batch, in order, mirroring `bucket-math.ts`. Requests are
  * batched only to save round trips and client work: each one is decided on its own, all of its buckets or none.
  *
- * KEYS: one hash per bucket, every request's in turn; fields `t` (tokens, a double) and `ts` (last update, Redis µs).
- * A bucket named by several requests is read once and written once, after the last of them.
- * ARGV: the number of requests, then per request: cost, deadline (Redis µs, 0 for none), bucket count, and
- * capacity and periodSeconds for each of its buckets.
- * Reply: one array per request, { status, now µs as a string, tokens after the decision as strings }. Strings,
- * because Redis truncates Lua numbers in replies to integers; "%.17g" round-trips a double exactly. A request whose
- * bucket cannot be read (a key of another type) gets { failed, now, Redis's error } and the others go on: Redis does
- * not undo a script's earlier writes when it stops on an error, so one bad key must not stop the batch.
+ * KEYS: each bucket of the batch once, a hash with fields `t` (tokens, a double) and `ts` (last update, Redis µs).
+ * ARGV[1]: comma-separated numbers: the request count, then per request its cost, deadline (Redis µs, 0 for
+ * none) and bucket count, and per bucket its position in KEYS, capacity and periodSeconds. One string rather than
+ * an argument per number: building and parsing hundreds of arguments per call was most of the client's work.
+ * Reply: one string per request, "status,now µs,tokens after the decision…" (tokens as "%.17g", which round-trips
+ * a double; Redis would truncate Lua numbers to integers). A request whose bucket cannot be read (a key of another
+ * type) gets "failed,now,Redis's error" and the others go on: Redis does not undo a script's earlier writes when it
+ * stops on an error, so one bad key must not stop the batch. A bucket named by several requests is read once and
+ * written once, after the last of them.
  */
 export const CONSUME_LUA = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -30,55 +31,52 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_text = string.format('%.0f', now)
 local eps = ${TOKEN_EPSILON}
 local margin = ${EXPIRY_MARGIN_MS}
--- A hot key appears in most requests of a batch: each bucket is read once, kept here, and written once at the end.
--- The script runs atomically, so this is the same as reading and writing it per request.
+local numbers = string.gmatch(ARGV[1], '[^,]+')
+local function number() return tonumber(numbers()) end
+-- The script runs atomically, so keeping each bucket here until the end is the same as writing it per request.
 local seen = {}
 local replies = {}
-local a = 2
-local k = 0
-for r = 1, tonumber(ARGV[1]) do
-  local cost = tonumber(ARGV[a])
-  local deadline = tonumber(ARGV[a + 1])
-  local n = tonumber(ARGV[a + 2])
-  a = a + 3
+for r = 1, number() do
+  local cost, deadline, n = number(), number(), number()
+  local keys, caps, periods, buckets, tokens = {}, {}, {}, {}, {}
+  for i = 1, n do
+    keys[i], caps[i], periods[i] = KEYS[number()], number(), number()
+  end
   -- A request the client already gave up on (Redis was stalled) must not be charged when Redis wakes up.
   if deadline > 0 and now > deadline then
-    replies[r] = {${SCRIPT_STALE}, now_text}
+    replies[r] = ${SCRIPT_STALE} .. ',' .. now_text
   else
-    local buckets, tokens, caps, periods = {}, {}, {}, {}
     local allowed = true
     local failed = nil
     for i = 1, n do
-      local key = KEYS[k + i]
-      local b = seen[key]
+      local b = seen[keys[i]]
       if b == nil then
-        local h = redis.pcall('HMGET', key, 't', 'ts')
+        local h = redis.pcall('HMGET', keys[i], 't', 'ts')
         if h.err then
           b = {err = h.err}
         else
           b = {stored = tonumber(h[1]), ts = tonumber(h[2]), dirty = false}
         end
-        seen[key] = b
+        seen[keys[i]] = b
       end
       if b.err then
         failed = b.err
         break
       end
-      local cap = tonumber(ARGV[a + 2 * i - 2])
-      local period = tonumber(ARGV[a + 2 * i - 1])
+      local cap, period = caps[i], periods[i]
       local v = cap
       if b.stored ~= nil and b.ts ~= nil then
         local elapsed_ms = (now - b.ts) / 1000
         if elapsed_ms < 0 then elapsed_ms = 0 end
         v = math.min(cap, math.min(b.stored, cap) + elapsed_ms * cap / (period * 1000))
       end
-      buckets[i], tokens[i], caps[i], periods[i] = b, v, cap, period
+      buckets[i], tokens[i] = b, v
       if v + eps < cost then allowed = false end
     end
     if failed then
-      replies[r] = {${SCRIPT_FAILED}, now_text, failed}
+      replies[r] = ${SCRIPT_FAILED} .. ',' .. now_text .. ',' .. failed
     else
-      local reply = {allowed and ${SCRIPT_ALLOWED} or ${SCRIPT_DENIED}, now_text}
+      local reply = (allowed and '${SCRIPT_ALLOWED}' or '${SCRIPT_DENIED}') .. ',' .. now_text
       for i = 1, n do
         local v = tokens[i]
         if allowed then
@@ -86,13 +84,11 @@ for r = 1, tonumber(ARGV[1]) do
           local b = buckets[i]
           b.stored, b.ts, b.dirty, b.cap, b.period = v, now, true, caps[i], periods[i]
         end
-        reply[#reply + 1] = string.format('%.17g', v)
+        reply = reply .. ',' .. string.format('%.17g', v)
       end
       replies[r] = reply
     end
   end
-  a = a + 2 * n
-  k = k + n
 end
 for key, b in pairs(seen) do
   if b.dirty then

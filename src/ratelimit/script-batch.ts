@@ -1,12 +1,24 @@
 import { after, type Deadline } from "../domain/deadline.js";
 
-/** Runs one script call for many requests: the keys of all, then the argument count and the arguments of each. */
-export type BatchRunner = (keys: string[], args: (string | number)[]) => Promise<unknown>;
+/** What a batched request must carry: the Redis keys it touches. */
+export interface BatchedRequest {
+  readonly keys: readonly string[];
+}
 
-/** Collects the consumes of one event-loop turn into script calls, one per group, each of at most `maxRequests`. */
-export interface ScriptBatcher {
-  /** Queues one request's keys and arguments; resolves with its own part of the reply. */
-  submit(group: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+/**
+ * Runs one script call for many requests: `keys` holds each key of the batch once, `slot` gives a key's 1-based
+ * position in it (as Lua's KEYS), and `requests` are in the order they were made. Resolves with one part per request.
+ */
+export type BatchRunner<R extends BatchedRequest> = (
+  keys: string[],
+  slot: ReadonlyMap<string, number>,
+  requests: readonly R[],
+) => Promise<unknown>;
+
+/** Collects the requests of one event-loop turn into script calls, one per group, each of at most `maxRequests`. */
+export interface ScriptBatcher<R extends BatchedRequest> {
+  /** Queues one request; resolves with its own part of the reply. */
+  submit(group: string, request: R): Promise<unknown>;
 }
 
 /** How batches are cut and how long a request may wait for its reply. */
@@ -18,15 +30,14 @@ export interface ScriptBatchOptions {
   timeoutMessage?: string;
 }
 
-interface Batch {
-  requests: Pending[];
+interface Batch<R> {
+  requests: Pending<R>[];
   /** Armed when the batch opens, so its first request waits at most timeoutMs and later ones less. */
   deadline: Deadline | undefined;
 }
 
-interface Pending {
-  keys: readonly string[];
-  args: readonly (string | number)[];
+interface Pending<R> {
+  request: R;
   resolve(reply: unknown): void;
   reject(error: unknown): void;
 }
@@ -37,16 +48,19 @@ interface Pending {
  * groups (Redis Cluster hash tags) never share a call, since a script's keys must live in one slot. A lone
  * request waits only until the end of the current event-loop turn.
  */
-export function createScriptBatcher(run: BatchRunner, options: ScriptBatchOptions = {}): ScriptBatcher {
+export function createScriptBatcher<R extends BatchedRequest>(
+  run: BatchRunner<R>,
+  options: ScriptBatchOptions = {},
+): ScriptBatcher<R> {
   const maxRequests = options.maxRequests ?? 64;
   const { timeoutMs } = options;
   const timeoutMessage = options.timeoutMessage ?? "script call timed out";
-  let queued = new Map<string, Batch>();
+  let queued = new Map<string, Batch<R>>();
   let scheduled = false;
 
   // One deadline per batch, not per request: every request of a batch shares its fate, and this runs per Check.
-  const open = (group: string): Batch => {
-    const batch: Batch = { requests: [], deadline: undefined };
+  const open = (group: string): Batch<R> => {
+    const batch: Batch<R> = { requests: [], deadline: undefined };
     if (timeoutMs !== undefined) {
       batch.deadline = after(timeoutMs, () => {
         // A loop stalled past the deadline before the batch went out: its callers are told it failed, so it must
@@ -59,16 +73,20 @@ export function createScriptBatcher(run: BatchRunner, options: ScriptBatchOption
     return batch;
   };
 
-  const send = ({ requests: batch, deadline }: Batch): void => {
+  const send = ({ requests: batch, deadline }: Batch<R>): void => {
+    // A hot key is in most requests of a batch: it is sent once, and the script reads and writes it once.
     const keys: string[] = [];
-    const args: (string | number)[] = [batch.length];
+    const slot = new Map<string, number>();
+    const requests: R[] = [];
     for (const p of batch) {
-      for (const key of p.keys) keys.push(key);
-      for (const arg of p.args) args.push(arg);
+      for (const key of p.request.keys) {
+        if (!slot.has(key)) slot.set(key, keys.push(key));
+      }
+      requests.push(p.request);
     }
     let pending: Promise<unknown>;
     try {
-      pending = run(keys, args);
+      pending = run(keys, slot, requests);
     } catch (error) {
       // A client that throws instead of rejecting must not crash the process from a setImmediate callback.
       pending = Promise.reject(error);
@@ -99,14 +117,14 @@ export function createScriptBatcher(run: BatchRunner, options: ScriptBatchOption
   };
 
   return {
-    submit(group, keys, args) {
+    submit(group, request) {
       return new Promise((resolve, reject) => {
         let batch = queued.get(group);
         if (!batch) {
           batch = open(group);
           queued.set(group, batch);
         }
-        batch.requests.push({ keys, args, resolve, reject });
+        batch.requests.push({ request, resolve, reject });
         if (batch.requests.length >= maxRequests) {
           queued.delete(group);
           send(batch);

@@ -13,7 +13,7 @@ type Reply = (args: (string | number)[]) => Promise<unknown>;
 function fakeClient(evalsha: Reply, evalLua: Reply = evalsha) {
   const calls: { command: string; args: (string | number)[] }[] = [];
   const batchOfOne = (reply: Reply, args: (string | number)[]) => {
-    expect(args[2]).toBe(1);
+    expect(numbersOf(args)[0]).toBe(1);
     return reply(args).then((r) => [r]);
   };
   const client = Object.assign(new EventEmitter(), {
@@ -32,16 +32,23 @@ function fakeClient(evalsha: Reply, evalLua: Reply = evalsha) {
 
 const request = { tag: "w", buckets: [bucket("b", 5)], cost: 1 };
 const nowUs = (offsetMs = 0) => String((Date.now() + offsetMs) * 1000);
-/** Arguments: key count, the key, request count, then cost, deadline µs, bucket count and the limits. */
-const deadlineOf = (args: (string | number)[]) => Number(args[4]);
+/** Arguments: key count, the key, then one text: request count, cost, deadline µs, bucket count, the buckets. */
+const numbersOf = (args: (string | number)[]) => String(args.at(-1)).split(",").map(Number);
+const deadlineOf = (args: (string | number)[]) => numbersOf(args)[2] ?? Number.NaN;
+/** One request's reply: status, Redis time in µs, then tokens. */
+const reply = (...parts: (string | number)[]) => parts.join(",");
 
 describe("redis limiter, against a scripted client", () => {
-  it("sends a deadline in Redis time with every script call", async () => {
-    const { client, calls } = fakeClient(async () => [1, nowUs(), "4"]);
+  it("sends each request with its cost, a deadline in Redis time and its buckets as one text argument", async () => {
+    const { client, calls } = fakeClient(async () => reply(1, nowUs(), 4));
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 50 });
     const before = Date.now();
     expect((await limiter.consume(request)).statuses[0]?.remaining).toBe(4);
-    const deadlineMs = deadlineOf(calls[0]?.args ?? []) / 1000;
+    const args = calls[0]?.args ?? [];
+    // One key, then: one request, cost 1, its deadline, one bucket at KEYS[1] with capacity 5 over 3600 s.
+    expect(args.slice(0, 2)).toEqual([1, "km:rl:{w}:b"]);
+    expect(numbersOf(args)).toEqual([1, 1, deadlineOf(args), 1, 1, 5, 3600]);
+    const deadlineMs = deadlineOf(args) / 1000;
     expect(deadlineMs).toBeGreaterThanOrEqual(before + 50);
     expect(deadlineMs).toBeLessThan(Date.now() + 1000);
   });
@@ -51,7 +58,7 @@ describe("redis limiter, against a scripted client", () => {
       async () => {
         throw new Error("NOSCRIPT No matching script. Please use EVAL.");
       },
-      async () => [1, nowUs(), "4"],
+      async () => reply(1, nowUs(), 4),
     );
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
     expect((await limiter.consume(request)).allowed).toBe(true);
@@ -61,9 +68,9 @@ describe("redis limiter, against a scripted client", () => {
   it("retries once, with a later deadline, when a Redis clock ahead of ours refuses a request in time", async () => {
     let first = true;
     const { client, calls } = fakeClient(async () => {
-      if (!first) return [1, nowUs(5000), "4"];
+      if (!first) return reply(1, nowUs(5000), 4);
       first = false;
-      return [-1, nowUs(5000)];
+      return reply(-1, nowUs(5000));
     });
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
     expect((await limiter.consume(request)).allowed).toBe(true);
@@ -75,7 +82,7 @@ describe("redis limiter, against a scripted client", () => {
   });
 
   it("rejects, never denies, when the script keeps refusing the request as stale", async () => {
-    const { client, calls } = fakeClient(async () => [-1, nowUs(5000)]);
+    const { client, calls } = fakeClient(async () => reply(-1, nowUs(5000)));
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
     await expect(limiter.consume(request)).rejects.toThrow(/nothing was charged/);
     expect(calls).toHaveLength(2);
@@ -90,7 +97,7 @@ describe("redis limiter, against a scripted client", () => {
   });
 
   it("rejects a malformed reply instead of guessing", async () => {
-    const { client } = fakeClient(async () => [1, nowUs()]);
+    const { client } = fakeClient(async () => reply(1, nowUs()));
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
     await expect(limiter.consume(request)).rejects.toThrow(/malformed/);
   });

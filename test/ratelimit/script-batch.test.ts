@@ -1,41 +1,73 @@
 import { describe, expect, it } from "vitest";
 import { createScriptBatcher } from "../../src/ratelimit/script-batch.js";
 
-type Call = { keys: string[]; args: (string | number)[] };
+type Req = { keys: string[]; id: unknown };
+type Call = { keys: string[]; requests: { id: unknown; slots: (number | undefined)[] }[] };
 
-/** A runner that records each call and answers every request with its own first argument. */
+/** A runner that records each call (keys, and each request's keys as KEYS positions) and answers with the ids. */
 function echoRunner() {
   const calls: Call[] = [];
-  const run = async (keys: string[], args: (string | number)[]) => {
-    calls.push({ keys, args });
-    const replies: unknown[] = [];
-    // Each request here sends two arguments: an id, then its key count.
-    for (let i = 1; i < args.length; i += 2) replies.push(args[i]);
-    return replies;
+  const run = async (keys: string[], slot: ReadonlyMap<string, number>, requests: readonly Req[]) => {
+    calls.push({
+      keys,
+      requests: requests.map((r) => ({ id: r.id, slots: r.keys.map((k) => slot.get(k)) })),
+    });
+    return requests.map((r) => r.id);
   };
   return { run, calls };
 }
+
+const req = (id: unknown, ...keys: string[]): Req => ({ id, keys });
 
 describe("script batcher", () => {
   it("sends the requests of one event-loop turn as one call and answers each with its own part", async () => {
     const { run, calls } = echoRunner();
     const batcher = createScriptBatcher(run);
     const replies = await Promise.all([
-      batcher.submit("", ["k1"], ["a", 1]),
-      batcher.submit("", ["k2", "k3"], ["b", 2]),
-      batcher.submit("", ["k4"], ["c", 1]),
+      batcher.submit("", req("a", "k1")),
+      batcher.submit("", req("b", "k2", "k3")),
+      batcher.submit("", req("c", "k4")),
     ]);
     expect(replies).toEqual(["a", "b", "c"]);
-    expect(calls).toEqual([{ keys: ["k1", "k2", "k3", "k4"], args: [3, "a", 1, "b", 2, "c", 1] }]);
+    expect(calls).toEqual([
+      {
+        keys: ["k1", "k2", "k3", "k4"],
+        requests: [
+          { id: "a", slots: [1] },
+          { id: "b", slots: [2, 3] },
+          { id: "c", slots: [4] },
+        ],
+      },
+    ]);
+  });
+
+  it("sends a key that several requests of a call share once, and points each request at it", async () => {
+    const { run, calls } = echoRunner();
+    const batcher = createScriptBatcher(run);
+    await Promise.all([
+      batcher.submit("", req("a", "hot")),
+      batcher.submit("", req("b", "cold", "hot")),
+      batcher.submit("", req("c", "hot")),
+    ]);
+    expect(calls).toEqual([
+      {
+        keys: ["hot", "cold"],
+        requests: [
+          { id: "a", slots: [1] },
+          { id: "b", slots: [2, 1] },
+          { id: "c", slots: [1] },
+        ],
+      },
+    ]);
   });
 
   it("never puts requests of different groups in one call", async () => {
     const { run, calls } = echoRunner();
     const batcher = createScriptBatcher(run);
     await Promise.all([
-      batcher.submit("{w1}", ["a"], ["x", 1]),
-      batcher.submit("{w2}", ["b"], ["y", 1]),
-      batcher.submit("{w1}", ["c"], ["z", 1]),
+      batcher.submit("{w1}", req("x", "a")),
+      batcher.submit("{w2}", req("y", "b")),
+      batcher.submit("{w1}", req("z", "c")),
     ]);
     expect(calls.map((c) => c.keys)).toEqual([["a", "c"], ["b"]]);
   });
@@ -43,39 +75,39 @@ describe("script batcher", () => {
   it("sends a full batch at once and starts a new one", async () => {
     const { run, calls } = echoRunner();
     const batcher = createScriptBatcher(run, { maxRequests: 2 });
-    const pending = [1, 2, 3].map((i) => batcher.submit("", [`k${i}`], [i, 1]));
+    const pending = [1, 2, 3].map((i) => batcher.submit("", req(i, `k${i}`)));
     // The first two went out synchronously; the third waits for the end of the turn.
     expect(calls).toHaveLength(1);
     expect(await Promise.all(pending)).toEqual([1, 2, 3]);
-    expect(calls.map((c) => c.args[0])).toEqual([2, 1]);
+    expect(calls.map((c) => c.requests.length)).toEqual([2, 1]);
   });
 
   it("fails every request of a call that fails, and only those", async () => {
     let first = true;
-    const batcher = createScriptBatcher(async (_keys, args) => {
+    const batcher = createScriptBatcher(async (_keys, _slot, requests: readonly Req[]) => {
       if (first) {
         first = false;
         throw new Error("connection lost");
       }
-      return [args[1]];
+      return requests.map((r) => r.id);
     });
-    const failed = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
+    const failed = [batcher.submit("", req(1, "a")), batcher.submit("", req(2, "b"))];
     await expect(Promise.all(failed)).rejects.toThrow("connection lost");
     await expect(failed[1]).rejects.toThrow("connection lost");
-    await expect(batcher.submit("", ["c"], [3, 1])).resolves.toBe(3);
+    await expect(batcher.submit("", req(3, "c"))).resolves.toBe(3);
   });
 
   it("rejects the requests of a call whose runner throws instead of rejecting", async () => {
     const batcher = createScriptBatcher(() => {
       throw new Error("client closed");
     });
-    const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
+    const pending = [batcher.submit("", req(1, "a")), batcher.submit("", req(2, "b"))];
     for (const p of pending) await expect(p).rejects.toThrow("client closed");
   });
 
   it("rejects every request when the reply does not have one part per request", async () => {
     const batcher = createScriptBatcher(async () => ["only one"]);
-    const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
+    const pending = [batcher.submit("", req(1, "a")), batcher.submit("", req(2, "b"))];
     for (const p of pending) await expect(p).rejects.toThrow(/malformed script reply/);
   });
 
@@ -85,7 +117,7 @@ describe("script batcher", () => {
       timeoutMs: 20,
       timeoutMessage: "too slow",
     });
-    const pending = [batcher.submit("", ["a"], [1, 1]), batcher.submit("", ["b"], [2, 1])];
+    const pending = [batcher.submit("", req(1, "a")), batcher.submit("", req(2, "b"))];
     for (const p of pending) await expect(p).rejects.toThrow("too slow");
     answer([1, 2]);
     for (const p of pending) await expect(p).rejects.toThrow("too slow");
@@ -94,9 +126,9 @@ describe("script batcher", () => {
   it("answers within the deadline as usual, and a later batch gets a deadline of its own", async () => {
     const { run } = echoRunner();
     const batcher = createScriptBatcher(run, { timeoutMs: 20, timeoutMessage: "too slow" });
-    await expect(batcher.submit("", ["a"], [1, 1])).resolves.toBe(1);
+    await expect(batcher.submit("", req(1, "a"))).resolves.toBe(1);
     await new Promise((r) => setTimeout(r, 40));
-    await expect(batcher.submit("", ["b"], [2, 1])).resolves.toBe(2);
+    await expect(batcher.submit("", req(2, "b"))).resolves.toBe(2);
   });
 
   it("never sends a batch whose deadline passed before it went out, as its callers were already told it failed", async () => {
@@ -106,7 +138,7 @@ describe("script batcher", () => {
     // busy loop makes the deadline due by then.
     const { pending } = await new Promise<{ pending: Promise<unknown> }>((resolve) =>
       setImmediate(() => {
-        const p = batcher.submit("", ["a"], [1, 1]);
+        const p = batcher.submit("", req(1, "a"));
         // Handled here, as it may reject before the test gets to await it.
         p.catch(() => {});
         const until = Date.now() + 30;
