@@ -149,6 +149,18 @@ describe("decodeCheckRequest", () => {
     expect(iterated.get("accept")).toBe("json");
   });
 
+  it("keeps each request's headers its own, however many there are and whatever is decoded next", () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) many[`x-h${i}`] = `v${i}`;
+    const big = decodeOk(encode({ method: "GET", headers: many }));
+    const small = decodeOk(encode({ method: "GET", headers: { "x-h0": "other" } }));
+    expect(big.headers.get("x-h299")).toBe("v299");
+    expect(big.headers.get("x-h0")).toBe("v0");
+    expect(big.headers.size).toBe(300);
+    expect(small.headers.get("x-h0")).toBe("other");
+    expect(small.headers.get("x-h299")).toBeUndefined();
+  });
+
   it("passes the body, preferring raw_body over body", () => {
     expect(Buffer.from(decodeOk(encode({ body: "hello" })).body!).toString()).toBe("hello");
     const both = decodeOk(encode({ body: "text", rawBody: new Uint8Array([0, 255, 1]) }));

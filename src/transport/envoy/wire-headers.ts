@@ -14,7 +14,7 @@ export class WireHeaders implements ReadonlyMap<string, string> {
 
   constructor(
     private readonly buf: Buffer,
-    private readonly spans: readonly number[],
+    private readonly spans: ArrayLike<number>,
   ) {}
 
   get(name: string): string | undefined {
