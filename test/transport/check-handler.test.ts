@@ -4,7 +4,7 @@ import { CheckRequestSchema, CheckResponseSchema } from "../../gen/envoy/service
 import type { Identity, Verdict } from "../../src/domain/verdict.js";
 import { verdictToDecision } from "../../src/transport/decision.js";
 import { encodeCheckResponse } from "../../src/transport/envoy/check-response.js";
-import { createCheckHandler } from "../../src/transport/envoy/check-service.js";
+import { type CheckOutcome, createCheckHandler } from "../../src/transport/envoy/check-service.js";
 import { allow, identity, limit } from "./fixtures.js";
 
 const request = toBinary(
@@ -21,7 +21,7 @@ function handlerAnswering(verdicts: Verdict[]) {
 }
 
 async function answer(handle: ReturnType<typeof createCheckHandler>) {
-  const outcome = await handle(request);
+  const outcome = await new Promise<CheckOutcome>((resolve) => handle(request, undefined, resolve));
   if (outcome.kind !== "response") throw new Error(`expected a response, got ${outcome.kind}`);
   return fromBinary(CheckResponseSchema, outcome.bytes);
 }
@@ -80,5 +80,27 @@ describe("createCheckHandler answering allows", () => {
     const res = await answer(handle);
     expect(equals(CheckResponseSchema, res, expected(second))).toBe(true);
     expect(res.dynamicMetadata).toMatchObject({ key_id: "key_changed" });
+  });
+});
+
+describe("createCheckHandler answering without a backend", () => {
+  it("answers an unreadable request before it returns, without asking the authorizer", () => {
+    let asked = false;
+    const handle = createCheckHandler({
+      authorizer: {
+        check: async () => {
+          asked = true;
+          return allow();
+        },
+      },
+    });
+    const outcomes: CheckOutcome[] = [];
+    handle(new Uint8Array([0xff, 0xff, 0xff]), undefined, (o) => outcomes.push(o));
+    expect(outcomes).toHaveLength(1);
+    expect(asked).toBe(false);
+    const res =
+      outcomes[0]?.kind === "response" ? fromBinary(CheckResponseSchema, outcomes[0].bytes) : undefined;
+    expect(res?.status?.code).toBe(16);
+    expect(res?.httpResponse.case).toBe("deniedResponse");
   });
 });
