@@ -1,28 +1,41 @@
 /**
  * Deadlines for the Check hot path without a timer per request. Every Check arms the same few delays (the
  * check deadline, the Redis timeout), so deadlines with one delay expire in the order they were armed: one FIFO
- * queue and one timer per distinct delay replace a setTimeout/clearTimeout pair (and a Promise.race) per call.
+ * of ticks and one timer per distinct delay replace a setTimeout/clearTimeout pair (and a Promise.race) per call.
+ *
+ * Nearly every deadline is cancelled within a millisecond or two. So nothing of one call is kept until it is due:
+ * the queue holds one tick per millisecond, and a cancel removes the call's callback from its tick. An object kept
+ * per call until due (150 ms) outlived the young generation, and those objects were almost all of what a Check
+ * moved into the old one: the cause of most full garbage collections under load.
  */
 
-/** A pending deadline; `cancel` stops its callback from running (cheap: the slot is skipped when due). */
+/** A pending deadline; `cancel` stops its callback from running. */
 export interface Deadline {
   cancel(): void;
 }
 
-class Slot implements Deadline {
+/** The callbacks due at one millisecond, by an id unique within the queue. */
+class Tick {
+  readonly due = new Map<number, () => void>();
+  constructor(readonly at: number) {}
+}
+
+/** Lives only as long as its caller holds it; the tick keeps the callback, not this. */
+class Armed implements Deadline {
   constructor(
-    readonly at: number,
-    public fire: (() => void) | undefined,
+    private readonly tick: Tick,
+    private readonly id: number,
   ) {}
 
   cancel(): void {
-    this.fire = undefined;
+    this.tick.due.delete(this.id);
   }
 }
 
 class FixedDelayQueue {
-  private slots: Slot[] = [];
+  private ticks: Tick[] = [];
   private head = 0;
+  private nextId = 0;
   private timer: NodeJS.Timeout | undefined;
   /** When the armed timer is due; a late or clock-skewed wake-up still expires what it was armed for. */
   private dueAt = 0;
@@ -30,39 +43,47 @@ class FixedDelayQueue {
   constructor(private readonly delayMs: number) {}
 
   add(fire: () => void): Deadline {
-    const slot = new Slot(Date.now() + this.delayMs, fire);
-    this.slots.push(slot);
+    const at = Date.now() + this.delayMs;
+    let tick = this.head < this.ticks.length ? this.ticks[this.ticks.length - 1] : undefined;
+    // A clock that stepped back joins the last tick rather than breaking the queue's order.
+    if (!tick || tick.at < at) {
+      tick = new Tick(at);
+      this.ticks.push(tick);
+    }
+    const id = this.nextId++;
+    // Ids only need to be unique among pending calls; wrap well before they stop being small integers.
+    if (this.nextId === 0x3fffffff) this.nextId = 0;
+    tick.due.set(id, fire);
     if (!this.timer) this.arm();
-    return slot;
+    return new Armed(tick, id);
   }
 
   private arm(): void {
-    const next = this.slots[this.head]!;
+    const next = this.ticks[this.head]!;
     this.dueAt = next.at;
-    this.timer = setTimeout(this.tick, Math.max(1, next.at - Date.now()));
-    // Cancelled slots stay queued until due; they must not keep a finished process alive.
+    this.timer = setTimeout(this.expire, Math.max(1, next.at - Date.now()));
+    // Pending deadlines must not keep a finished process alive.
     this.timer.unref();
   }
 
-  private readonly tick = (): void => {
+  private readonly expire = (): void => {
     this.timer = undefined;
     const now = Math.max(Date.now(), this.dueAt);
-    const { slots } = this;
-    while (this.head < slots.length && slots[this.head]!.at <= now) {
-      const slot = slots[this.head]!;
-      slots[this.head++] = undefined as unknown as Slot;
-      const fire = slot.fire;
-      slot.fire = undefined;
-      fire?.();
+    const { ticks } = this;
+    while (this.head < ticks.length && ticks[this.head]!.at <= now) {
+      const tick = ticks[this.head]!;
+      ticks[this.head++] = undefined as unknown as Tick;
+      for (const fire of tick.due.values()) fire();
+      tick.due.clear();
     }
-    if (this.head === slots.length) {
-      this.slots = [];
+    if (this.head === ticks.length) {
+      this.ticks = [];
       this.head = 0;
       return;
     }
     // Drop the consumed prefix now and then, so the array does not grow without bound under steady load.
-    if (this.head > 1024 && this.head * 2 > slots.length) {
-      this.slots = slots.slice(this.head);
+    if (this.head > 1024 && this.head * 2 > ticks.length) {
+      this.ticks = ticks.slice(this.head);
       this.head = 0;
     }
     this.arm();

@@ -1,0 +1,76 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import * as deadline from "../../src/domain/deadline.js";
+
+describe("deadline.after", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("runs each callback once its delay has passed, in the order they were armed, and not before", () => {
+    const fired: string[] = [];
+    deadline.after(40, () => fired.push("a"));
+    vi.advanceTimersByTime(5);
+    deadline.after(40, () => fired.push("b"));
+    deadline.after(40, () => fired.push("c"));
+    vi.advanceTimersByTime(34);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(["a"]);
+    vi.advanceTimersByTime(5);
+    expect(fired).toEqual(["a", "b", "c"]);
+  });
+
+  it("never runs a cancelled callback, and cancelling one leaves the others of its millisecond due", () => {
+    const fired: number[] = [];
+    const deadlines = [1, 2, 3, 4].map((n) => deadline.after(41, () => fired.push(n)));
+    deadlines[1]?.cancel();
+    deadlines[3]?.cancel();
+    deadlines[3]?.cancel();
+    vi.advanceTimersByTime(41);
+    expect(fired).toEqual([1, 3]);
+    deadlines[0]?.cancel();
+    vi.advanceTimersByTime(100);
+    expect(fired).toEqual([1, 3]);
+  });
+
+  it("keeps working across many milliseconds of steady arming and cancelling", () => {
+    let fired = 0;
+    let kept = 0;
+    for (let ms = 0; ms < 3000; ms++) {
+      for (let i = 0; i < 5; i++) {
+        const d = deadline.after(42, () => fired++);
+        if (i > 0) d.cancel();
+        else kept++;
+      }
+      vi.advanceTimersByTime(1);
+    }
+    vi.advanceTimersByTime(42);
+    expect(fired).toBe(kept);
+  });
+
+  it("runs what came due while the process was stalled as soon as it wakes", () => {
+    const fired: string[] = [];
+    deadline.after(43, () => fired.push("first"));
+    vi.advanceTimersByTime(10);
+    deadline.after(43, () => fired.push("second"));
+    // The clock jumps past both deadlines before the first timer gets to run: it runs late, and takes both.
+    vi.setSystemTime(Date.now() + 500);
+    vi.advanceTimersByTime(33);
+    expect(fired).toEqual(["first", "second"]);
+  });
+
+  it("lets a callback arm a new deadline with the same delay", () => {
+    const fired: number[] = [];
+    deadline.after(44, () => {
+      fired.push(1);
+      deadline.after(44, () => fired.push(2));
+    });
+    vi.advanceTimersByTime(44);
+    expect(fired).toEqual([1]);
+    vi.advanceTimersByTime(44);
+    expect(fired).toEqual([1, 2]);
+  });
+});
