@@ -34,40 +34,41 @@ describe("createCheckHandler answering allows", () => {
     scopes: Object.freeze([...identity.scopes]) as string[],
   });
 
-  it("answers each allow of one frozen identity with that request's own rate-limit headers", async () => {
-    const verdicts = [
-      allow({ identity: frozen, limits: [limit({ remaining: 50 })] }),
-      allow({ identity: frozen, limits: [limit({ remaining: 49, resetAt: 2_000_000_123 })] }),
-      allow({ identity: frozen }),
-      allow({ identity: frozen, limits: [limit({ remaining: 0, limit: 1_000_000_000 })] }),
-    ];
-    const handle = handlerAnswering(verdicts);
-    for (const v of verdicts)
-      expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
-  });
-
-  it("re-encodes the fixed part when the same identity strips another header, or none", async () => {
-    const verdicts = [
-      allow({ identity: frozen, stripHeaders: ["authorization"] }),
-      allow({ identity: frozen, stripHeaders: ["x-api-key"], limits: [limit()] }),
-      allow({ identity: frozen, stripHeaders: [] }),
-      allow({ identity: frozen, stripHeaders: ["authorization"] }),
-    ];
-    const handle = handlerAnswering(verdicts);
-    for (const v of verdicts)
-      expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
-  });
-
-  it("encodes warnings, which vary, the same as the reference encoder", async () => {
-    const verdicts = [
-      allow({ identity: frozen, warnings: ["key must be rotated within 3 days"] }),
-      allow({ identity: frozen, warnings: ["key must be rotated within 2 days"], limits: [limit()] }),
-      allow({ identity: frozen }),
-    ];
-    const handle = handlerAnswering(verdicts);
-    for (const v of verdicts)
-      expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
-  });
+  const sequences: [string, Verdict[]][] = [
+    [
+      "answers each allow of one frozen identity with that request's own rate-limit headers",
+      [
+        allow({ identity: frozen, limits: [limit({ remaining: 50 })] }),
+        allow({ identity: frozen, limits: [limit({ remaining: 49, resetAt: 2_000_000_123 })] }),
+        allow({ identity: frozen }),
+        allow({ identity: frozen, limits: [limit({ remaining: 0, limit: 1_000_000_000 })] }),
+      ],
+    ],
+    [
+      "re-encodes the fixed part when the same identity strips another header, or none",
+      [
+        allow({ identity: frozen, stripHeaders: ["authorization"] }),
+        allow({ identity: frozen, stripHeaders: ["x-api-key"], limits: [limit()] }),
+        allow({ identity: frozen, stripHeaders: [] }),
+        allow({ identity: frozen, stripHeaders: ["authorization"] }),
+      ],
+    ],
+    [
+      "encodes warnings, which vary, the same as the reference encoder",
+      [
+        allow({ identity: frozen, warnings: ["key must be rotated within 3 days"] }),
+        allow({ identity: frozen, warnings: ["key must be rotated within 2 days"], limits: [limit()] }),
+        allow({ identity: frozen }),
+      ],
+    ],
+  ];
+  for (const [behaviour, verdicts] of sequences) {
+    it(behaviour, async () => {
+      const handle = handlerAnswering(verdicts);
+      for (const v of verdicts)
+        expect(equals(CheckResponseSchema, await answer(handle), expected(v))).toBe(true);
+    });
+  }
 
   it("never reuses what it encoded for an identity that is not frozen, which a caller may change", async () => {
     const mutable: Identity = { ...identity, scopes: [...identity.scopes] };
