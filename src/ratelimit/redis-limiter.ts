@@ -57,7 +57,6 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   let closed = false;
 
   const timeoutMessage = `rate limiter: Redis did not answer within ${timeoutMs} ms`;
-  // ioredis's commandTimeout covers one command; the batch deadline also bounds the NOSCRIPT fallback.
   const batcher = createScriptBatcher<Consume>(
     (keys, slot, requests) => {
       const text = encodeRequests(slot, requests);
