@@ -1,29 +1,17 @@
 import type { Bucket, RateLimiter } from "../ratelimit/limiter.js";
+import { memoPerEntry } from "./entry-memo.js";
 import type { KeyEntry } from "./key-entry.js";
 import type { KeySpace } from "./types.js";
 import type { LimitStatus, Verdict } from "./verdict.js";
 
-// Cached entries and key spaces are replaced, never changed in place, so their buckets can be built once per pair
-// rather than per Check (two template strings and objects per bucket per request otherwise).
-interface Built {
-  key: KeyEntry["key"];
-  workspace: KeyEntry["workspace"];
-  space: KeySpace;
-  buckets: readonly Bucket[];
-}
-const built = new WeakMap<KeyEntry, Built>();
-
-function cachedBuckets(entry: KeyEntry, space: KeySpace): readonly Bucket[] {
-  const hit = built.get(entry);
-  if (hit && hit.key === entry.key && hit.workspace === entry.workspace && hit.space === space)
-    return hit.buckets;
-  // Frozen through and through, so limiters may keep what they derive from the list (keys, validation) per list.
-  const buckets = Object.freeze(
+// Key spaces, like entries, are replaced rather than changed, so buckets are built once per pair rather than per
+// Check (two template strings and objects per bucket per request otherwise). Frozen through and through, so
+// limiters may keep what they derive from the list (keys, validation) per list.
+const cachedBuckets = memoPerEntry((entry, space: KeySpace): readonly Bucket[] =>
+  Object.freeze(
     bucketsFor(entry, space).map((b) => Object.freeze({ ...b, limit: Object.freeze({ ...b.limit }) })),
-  );
-  built.set(entry, { key: entry.key, workspace: entry.workspace, space, buckets });
-  return buckets;
-}
+  ),
+);
 
 /** The buckets a request of `entry` draws from: per-key limits, then limits shared by the workspace. */
 export function bucketsFor(entry: KeyEntry, space: KeySpace): Bucket[] {
