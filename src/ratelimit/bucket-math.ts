@@ -36,12 +36,15 @@ export function validateRequest(request: LimitRequest): void {
       throw new RangeError(`limit "${limit.name}" needs periodSeconds > 0, got ${limit.periodSeconds}`);
     }
   }
-  // Only a list whose buckets and limits cannot change may skip the check next time.
-  if (
-    Object.isFrozen(request.buckets) &&
-    request.buckets.every((b) => Object.isFrozen(b) && Object.isFrozen(b.limit))
-  )
-    validLists.add(request.buckets);
+  if (isFrozenBucketList(request.buckets)) validLists.add(request.buckets);
+}
+
+/**
+ * Whether neither the list nor any of its buckets and limits can change: only then may a limiter keep what it
+ * derives from the list (its validation, its Redis keys and arguments) for the next request with the same list.
+ */
+export function isFrozenBucketList(buckets: readonly Bucket[]): boolean {
+  return Object.isFrozen(buckets) && buckets.every((b) => Object.isFrozen(b) && Object.isFrozen(b.limit));
 }
 
 /** Tokens a bucket holds at `nowMs`, clamped to the limit's current capacity; a missing bucket is full. */

@@ -1,6 +1,6 @@
 import { Cluster, Redis } from "ioredis";
 import { after } from "../domain/deadline.js";
-import { buildResult, validateRequest } from "./bucket-math.js";
+import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
 import {
@@ -81,8 +81,9 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     if (hit && hit.tag === request.tag) return hit;
     const keys = request.buckets.map((b) => `${prefix}{${request.tag}}:${b.id}`);
     const limits = request.buckets.map((b) => `${b.limit.capacity},${b.limit.periodSeconds}`);
-    // Only frozen lists can be reused safely: a caller may change a mutable one between calls.
-    if (Object.isFrozen(request.buckets)) prepared.set(request.buckets, { tag: request.tag, keys, limits });
+    // A caller may change a mutable list, or a bucket in it, between calls.
+    if (isFrozenBucketList(request.buckets))
+      prepared.set(request.buckets, { tag: request.tag, keys, limits });
     return { keys, limits };
   }
 

@@ -101,4 +101,15 @@ describe("redis limiter, against a scripted client", () => {
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
     await expect(limiter.consume(request)).rejects.toThrow(/malformed/);
   });
+
+  it("sends a bucket's new limit when the bucket changes inside a frozen list", async () => {
+    const { client, calls } = fakeClient(async () => reply(1, nowUs(), 4));
+    const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
+    const mutable = bucket("b", 5);
+    const list = Object.freeze([mutable]);
+    await limiter.consume({ tag: "w", buckets: list, cost: 1 });
+    mutable.limit = { ...mutable.limit, capacity: 7 };
+    await limiter.consume({ tag: "w", buckets: list, cost: 1 });
+    expect(calls.map((c) => numbersOf(c.args)[5])).toEqual([5, 7]);
+  });
 });
