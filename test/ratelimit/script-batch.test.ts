@@ -19,15 +19,17 @@ function echoRunner() {
 
 const req = (id: unknown, ...keys: string[]): Req => ({ id, keys });
 
+/** Submits `requests` in one event-loop turn to one group; returns the replies and the calls the runner saw. */
+async function submitTogether(requests: Req[]) {
+  const { run, calls } = echoRunner();
+  const batcher = createScriptBatcher(run);
+  const replies = await Promise.all(requests.map((r) => batcher.submit("", r)));
+  return { replies, calls };
+}
+
 describe("script batcher", () => {
   it("sends the requests of one event-loop turn as one call and answers each with its own part", async () => {
-    const { run, calls } = echoRunner();
-    const batcher = createScriptBatcher(run);
-    const replies = await Promise.all([
-      batcher.submit("", req("a", "k1")),
-      batcher.submit("", req("b", "k2", "k3")),
-      batcher.submit("", req("c", "k4")),
-    ]);
+    const { replies, calls } = await submitTogether([req("a", "k1"), req("b", "k2", "k3"), req("c", "k4")]);
     expect(replies).toEqual(["a", "b", "c"]);
     expect(calls).toEqual([
       {
@@ -42,13 +44,7 @@ describe("script batcher", () => {
   });
 
   it("sends a key that several requests of a call share once, and points each request at it", async () => {
-    const { run, calls } = echoRunner();
-    const batcher = createScriptBatcher(run);
-    await Promise.all([
-      batcher.submit("", req("a", "hot")),
-      batcher.submit("", req("b", "cold", "hot")),
-      batcher.submit("", req("c", "hot")),
-    ]);
+    const { calls } = await submitTogether([req("a", "hot"), req("b", "cold", "hot"), req("c", "hot")]);
     expect(calls).toEqual([
       {
         keys: ["hot", "cold"],
