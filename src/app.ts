@@ -100,7 +100,11 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     },
   });
   // The hot path keeps grpc-js's own limits but allows messages as large as Envoy may send with bodies.
-  const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": 8 * 1024 * 1024 });
+  // Channelz is off: keymesh serves no channelz service, and its per-call bookkeeping was pure cost.
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    "grpc.enable_channelz": 0,
+  });
   addCheckService(grpcServer, {
     authorizer: core.authorizer,
     decisionOptions,

@@ -7,7 +7,7 @@ import { type Digester, digestsEqual } from "./digest.js";
 import { identityOf } from "./identity.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
-import { applyLimits } from "./limits.js";
+import { applyLimits, type LimitOutcome } from "./limits.js";
 import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
@@ -143,14 +143,27 @@ function lookupOnce(
   return lookup;
 }
 
-async function decide(
+/** A verdict, or the promise of one when a backend (key lookup, limiter, approvals) had to be asked. */
+type Decided = Verdict | Promise<Verdict>;
+
+type ParseKey = (format: KeySpace["format"], presented: string) => ParsedKey;
+
+// Not async anywhere a backend is not asked: a bad, unknown, revoked or unlimited key is decided synchronously,
+// with no promise, microtask or deadline, which was a third of such a Check's own cost.
+function decide(o: AuthorizerOptions, inflight: Inflight, parsed: ParseKey, req: CheckRequest): Decided {
+  const resolving = resolveSpace(o, req);
+  return resolving instanceof Promise
+    ? resolving.then((space) => decideIn(o, inflight, parsed, req, space))
+    : decideIn(o, inflight, parsed, req, resolving);
+}
+
+function decideIn(
   o: AuthorizerOptions,
   inflight: Inflight,
-  parsed: (format: KeySpace["format"], presented: string) => ParsedKey,
+  parsed: ParseKey,
   req: CheckRequest,
-): Promise<Verdict> {
-  const resolving = resolveSpace(o, req);
-  const space = resolving instanceof Promise ? await resolving : resolving;
+  space: KeySpace | undefined | "ambiguous",
+): Decided {
   if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
   if (!space) return NOT_FOUND;
   const presented = present(space, req);
@@ -162,7 +175,18 @@ async function decide(
   const { digest, hex } = key;
   const cached = o.cache.get(hex);
   if (cached.kind === "miss") return NOT_FOUND;
-  const entry = cached.kind === "hit" ? cached.entry : await lookupOnce(o, inflight, hex, digest);
+  if (cached.kind === "hit") return judge(o, req, space, presented, digest, cached.entry);
+  return lookupOnce(o, inflight, hex, digest).then((entry) => judge(o, req, space, presented, digest, entry));
+}
+
+function judge(
+  o: AuthorizerOptions,
+  req: CheckRequest,
+  space: KeySpace,
+  presented: Extract<Presented, { kind: "found" }>,
+  digest: Buffer,
+  entry: KeyEntry | undefined,
+): Decided {
   if (!entry) return NOT_FOUND;
   // A key from another key space answers exactly like an unknown one: no hint that it exists elsewhere.
   if (!digestsEqual(entry.digest, digest) || entry.key.keySpaceId !== space.id) {
@@ -181,45 +205,79 @@ async function decide(
   const scopes = decideScopes(space.scopeModel, identity.scopes, required);
   if (scopes.kind === "denied")
     return deny("insufficient_scope", `the API key lacks the scope ${scopes.scope}`);
-  if (scopes.kind === "approval") {
-    const gate = await gateApproval(
-      o.approvals,
-      o.approvalHeader ?? "x-keymesh-approval",
-      req,
-      {
-        keyId: entry.key.id,
-        workspaceId: entry.workspace.id,
-        keySpaceId: space.id,
-        credentialHeaders: space.credentialSources.map((s) =>
-          s.kind === "header" ? s.header : "authorization",
-        ),
-      },
-      scopes.scope,
-    );
-    if (gate.kind === "refused") return deny("insufficient_scope", gate.message);
-    if (gate.kind !== "pass") {
-      const verdict = deny(
-        "approval_required",
-        `the scope ${scopes.scope} needs a human approval; the request was queued`,
-      );
-      if (gate.kind === "pending" && verdict.kind === "deny")
-        verdict.approval = { id: gate.id, status: "pending" };
-      return verdict;
-    }
-  }
-
-  const cost = req.cost || route?.cost || 1;
-  const limited = await applyLimits(o, entry, space, cost, warnings);
-  if (limited.kind === "deny") return limited;
-
-  o.usage.touch(entry.key.id);
-  return {
-    kind: "allow",
-    identity,
-    limits: limited.limits,
+  const admit: Admission = {
+    entry,
+    space,
+    cost: req.cost || route?.cost || 1,
     warnings,
-    stripHeaders: space.forwardCredential || !presented.header ? [] : [presented.header],
+    allow: {
+      kind: "allow",
+      identity,
+      limits: [],
+      warnings,
+      stripHeaders: space.forwardCredential || !presented.header ? [] : [presented.header],
+    },
   };
+  if (scopes.kind === "approval") return approveThenAdmit(o, req, admit, scopes.scope);
+  return admitWithin(o, admit);
+}
+
+/** What an allow still waits on once the key and its scopes passed: approval, then the rate limits. */
+interface Admission {
+  entry: KeyEntry;
+  space: KeySpace;
+  cost: number;
+  warnings: string[];
+  /** The verdict to answer with; its limits are filled in once the buckets have been charged. */
+  allow: Extract<Verdict, { kind: "allow" }>;
+}
+
+async function approveThenAdmit(
+  o: AuthorizerOptions,
+  req: CheckRequest,
+  admit: Admission,
+  scope: string,
+): Promise<Verdict> {
+  const { entry, space } = admit;
+  const gate = await gateApproval(
+    o.approvals,
+    o.approvalHeader ?? "x-keymesh-approval",
+    req,
+    {
+      keyId: entry.key.id,
+      workspaceId: entry.workspace.id,
+      keySpaceId: space.id,
+      credentialHeaders: space.credentialSources.map((s) =>
+        s.kind === "header" ? s.header : "authorization",
+      ),
+    },
+    scope,
+  );
+  if (gate.kind === "refused") return deny("insufficient_scope", gate.message);
+  if (gate.kind !== "pass") {
+    const verdict = deny(
+      "approval_required",
+      `the scope ${scope} needs a human approval; the request was queued`,
+    );
+    if (gate.kind === "pending" && verdict.kind === "deny")
+      verdict.approval = { id: gate.id, status: "pending" };
+    return verdict;
+  }
+  return admitWithin(o, admit);
+}
+
+function admitWithin(o: AuthorizerOptions, admit: Admission): Decided {
+  const limited = applyLimits(o, admit.entry, admit.space, admit.cost, admit.warnings);
+  return limited instanceof Promise
+    ? limited.then((l) => admitted(o, admit, l))
+    : admitted(o, admit, limited);
+}
+
+function admitted(o: AuthorizerOptions, admit: Admission, limited: LimitOutcome): Verdict {
+  if (limited.kind === "deny") return limited;
+  o.usage.touch(admit.entry.key.id);
+  admit.allow.limits = limited.limits;
+  return admit.allow;
 }
 
 /** Creates the authorizer: it answers every request with a verdict within the deadline, and never throws. */
@@ -229,12 +287,20 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   return {
     deadlineMs: options.deadlineMs,
     check(request) {
+      let decided: Decided;
+      try {
+        decided = decide(options, inflight, parsed, request);
+      } catch (error) {
+        return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+      }
+      if (!(decided instanceof Promise)) return decided;
+      const pending = decided;
       // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
       return new Promise<Verdict>((resolve) => {
         const deadline = after(options.deadlineMs, () =>
           resolve({ kind: "error", message: `no decision within ${options.deadlineMs} ms` }),
         );
-        decide(options, inflight, parsed, request).then(
+        pending.then(
           (verdict) => {
             deadline.cancel();
             resolve(verdict);

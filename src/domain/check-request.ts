@@ -17,9 +17,9 @@ export interface CheckRequest {
   body?: Uint8Array;
 }
 
-/** Decides one request; never throws. */
+/** Decides one request; never throws. The verdict comes back directly when no backend had to be asked. */
 export interface Authorizer {
-  check(request: CheckRequest): Promise<import("./verdict.js").Verdict>;
+  check(request: CheckRequest): import("./verdict.js").Verdict | Promise<import("./verdict.js").Verdict>;
   /** When set, `check` settles within this many milliseconds by itself, so a caller need not time it. */
   readonly deadlineMs?: number;
 }

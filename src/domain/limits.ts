@@ -1,4 +1,4 @@
-import type { Bucket, RateLimiter } from "../ratelimit/limiter.js";
+import type { Bucket, LimitResult, RateLimiter } from "../ratelimit/limiter.js";
 import { memoPerEntry } from "./entry-memo.js";
 import type { KeyEntry } from "./key-entry.js";
 import type { KeySpace } from "./types.js";
@@ -27,8 +27,14 @@ export function bucketsFor(entry: KeyEntry, space: KeySpace): Bucket[] {
   ];
 }
 
-/** Charges the request's buckets; a limiter failure follows the configured policy and is never a 429. */
-export async function applyLimits(
+/** The buckets' statuses once charged, or the denial when one is empty or the limiter fails closed. */
+export type LimitOutcome = { kind: "ok"; limits: LimitStatus[] } | Extract<Verdict, { kind: "deny" }>;
+
+/**
+ * Charges the request's buckets; a limiter failure follows the configured policy and is never a 429. Returns
+ * directly, without a promise, when there is nothing to charge.
+ */
+export function applyLimits(
   o: {
     limiter: RateLimiter | undefined;
     rateLimitFailure: "open" | "closed";
@@ -38,11 +44,24 @@ export async function applyLimits(
   space: KeySpace,
   cost: number,
   warnings: string[],
-): Promise<{ kind: "ok"; limits: LimitStatus[] } | Extract<Verdict, { kind: "deny" }>> {
+): LimitOutcome | Promise<LimitOutcome> {
   const buckets = cachedBuckets(entry, space);
   if (buckets.length === 0 || !o.limiter) return { kind: "ok", limits: [] };
+  const failed = (error: unknown): LimitOutcome => {
+    o.onLimiterFailure?.(error);
+    if (o.rateLimitFailure === "closed") {
+      return { kind: "deny", reason: "unavailable", message: "rate limiting is unavailable", limits: [] };
+    }
+    warnings.push("rate limiting unavailable; request not counted");
+    return { kind: "ok", limits: [] };
+  };
+  let consuming: Promise<LimitResult>;
   try {
-    const result = await o.limiter.consume({ tag: entry.workspace.id, buckets, cost });
+    consuming = o.limiter.consume({ tag: entry.workspace.id, buckets, cost });
+  } catch (error) {
+    return failed(error);
+  }
+  return consuming.then((result): LimitOutcome => {
     if (!result.allowed) {
       return {
         kind: "deny",
@@ -52,12 +71,5 @@ export async function applyLimits(
       };
     }
     return { kind: "ok", limits: result.statuses };
-  } catch (error) {
-    o.onLimiterFailure?.(error);
-    if (o.rateLimitFailure === "closed") {
-      return { kind: "deny", reason: "unavailable", message: "rate limiting is unavailable", limits: [] };
-    }
-    warnings.push("rate limiting unavailable; request not counted");
-    return { kind: "ok", limits: [] };
-  }
+  }, failed);
 }

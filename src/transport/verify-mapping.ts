@@ -113,7 +113,9 @@ export function verifyRequestToCheck(req: VerifyRequest): CheckRequest {
 }
 
 /** A `verify` function that asks an authorizer. */
-export function verifyWithAuthorizer(authorizer: Authorizer): (input: VerifyInput) => Promise<VerifyOutput> {
+export function verifyWithAuthorizer(
+  authorizer: Authorizer,
+): (input: VerifyInput) => VerifyOutput | Promise<VerifyOutput> {
   return (input) => authorizer.check(verifyInputToCheck(input));
 }
 

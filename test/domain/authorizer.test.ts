@@ -228,17 +228,58 @@ describe("authorizer", () => {
 
   it("a failing rate limiter fails open with a warning, or closed with 'unavailable', never as rate limited", async () => {
     const { secret, entry } = makeKey({ limits: [{ name: "minute", capacity: 10, periodSeconds: 60 }] });
-    const broken: RateLimiter = { consume: () => Promise.reject(new Error("down")), close: async () => {} };
-    const open = setup([entry], { limiter: broken, rateLimitFailure: "open" }).authorizer;
-    expect(await open.check(request(`Bearer ${secret}`))).toMatchObject({
-      kind: "allow",
-      warnings: [expect.any(String)],
-    });
-    const closed = setup([entry], { limiter: broken, rateLimitFailure: "closed" }).authorizer;
-    expect(await closed.check(request(`Bearer ${secret}`))).toMatchObject({
-      kind: "deny",
-      reason: "unavailable",
-    });
+    const rejecting: RateLimiter = {
+      consume: () => Promise.reject(new Error("down")),
+      close: async () => {},
+    };
+    const throwing: RateLimiter = {
+      consume: () => {
+        throw new Error("down");
+      },
+      close: async () => {},
+    };
+    for (const broken of [rejecting, throwing]) {
+      const open = setup([entry], { limiter: broken, rateLimitFailure: "open" }).authorizer;
+      expect(await open.check(request(`Bearer ${secret}`))).toMatchObject({
+        kind: "allow",
+        warnings: [expect.any(String)],
+      });
+      const closed = setup([entry], { limiter: broken, rateLimitFailure: "closed" }).authorizer;
+      expect(await closed.check(request(`Bearer ${secret}`))).toMatchObject({
+        kind: "deny",
+        reason: "unavailable",
+      });
+    }
+  });
+
+  it("answers without a promise when no backend is asked, and with one for a store lookup or a rate limit", async () => {
+    const valid = makeKey();
+    const revoked = makeKey({ revokedAt: new Date() });
+    const limited = makeKey({ limits: [{ name: "minute", capacity: 10, periodSeconds: 60 }] });
+    const limiter: RateLimiter = {
+      consume: async () => ({ allowed: true, statuses: [] }),
+      close: async () => {},
+    };
+    const { authorizer } = setup([valid.entry, revoked.entry, limited.entry], { limiter });
+    const unknown = mintKey(space.format, "acme").secret;
+    const isPromise = (value: unknown) => value instanceof Promise;
+    // The first sight of each key asks the store; the answer is cached, found or not.
+    for (const secret of [valid.secret, revoked.secret, limited.secret, unknown]) {
+      const first = authorizer.check(request(`Bearer ${secret}`));
+      expect(isPromise(first)).toBe(true);
+      await first;
+    }
+    const direct = [
+      [request(undefined), "missing"],
+      [request("Bearer trpt_acme_garbage"), "malformed"],
+      [request(`Bearer ${unknown}`), "not_found"],
+      [request(`Bearer ${revoked.secret}`), "revoked"],
+    ] as const;
+    for (const [req, reason] of direct) expect(authorizer.check(req)).toMatchObject({ kind: "deny", reason });
+    expect(authorizer.check(request(`Bearer ${valid.secret}`))).toMatchObject({ kind: "allow", limits: [] });
+    const charged = authorizer.check(request(`Bearer ${limited.secret}`));
+    expect(isPromise(charged)).toBe(true);
+    expect(await charged).toMatchObject({ kind: "allow" });
   });
 });
 

@@ -5,7 +5,7 @@ import type { Identity, Verdict } from "../../src/domain/verdict.js";
 import { verdictToDecision } from "../../src/transport/decision.js";
 import { encodeCheckResponse } from "../../src/transport/envoy/check-response.js";
 import { type CheckOutcome, createCheckHandler } from "../../src/transport/envoy/check-service.js";
-import { allow, identity, limit } from "./fixtures.js";
+import { allow, deny, identity, limit } from "./fixtures.js";
 
 const request = toBinary(
   CheckRequestSchema,
@@ -103,5 +103,16 @@ describe("createCheckHandler answering without a backend", () => {
       outcomes[0]?.kind === "response" ? fromBinary(CheckResponseSchema, outcomes[0].bytes) : undefined;
     expect(res?.status?.code).toBe(16);
     expect(res?.httpResponse.case).toBe("deniedResponse");
+  });
+
+  it("answers a verdict the authorizer returns directly before it returns", () => {
+    const revoked = deny("revoked");
+    const handle = createCheckHandler({ authorizer: { check: () => revoked } });
+    const outcomes: CheckOutcome[] = [];
+    handle(request, undefined, (o) => outcomes.push(o));
+    expect(outcomes).toHaveLength(1);
+    const res =
+      outcomes[0]?.kind === "response" ? fromBinary(CheckResponseSchema, outcomes[0].bytes) : undefined;
+    expect(res && equals(CheckResponseSchema, res, expected(revoked))).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { DenyReason } from "../../src/domain/verdict.js";
+import type { DenyReason, Verdict } from "../../src/domain/verdict.js";
 import {
   DEFAULT_DECISION_OPTIONS,
   headerValue,
@@ -8,7 +8,7 @@ import {
   retryAfter,
   verdictToDecision,
 } from "../../src/transport/decision.js";
-import { budgetMs, verdictWithin } from "../../src/transport/envoy/guard.js";
+import { budgetMs, decideWithin, verdictWithin } from "../../src/transport/envoy/guard.js";
 import { allow, DENY_REASONS, deny, identity, limit } from "./fixtures.js";
 
 const NOW = 1_900_000_000;
@@ -203,14 +203,15 @@ describe("the deadline guard", () => {
     expect(budgetMs(150, new Date(5), 10)).toBe(1);
   });
 
-  const failing: (() => Promise<never>)[] = [
+  const failing: (() => Verdict | Promise<never>)[] = [
     () => {
       throw new Error("sync");
     },
     () => Promise.reject(new Error("async")),
     () => Promise.resolve(undefined as never),
+    () => undefined as unknown as Verdict,
   ];
-  const guards: [string, number, number | undefined, (() => Promise<never>)[]][] = [
+  const guards: [string, number, number | undefined, (() => Verdict | Promise<never>)[]][] = [
     // Only the guard's own timer catches a hang; an authorizer that times itself cannot hang by its contract.
     [
       "turns a throw, a rejection, a non-verdict and a hang into error verdicts",
@@ -232,6 +233,29 @@ describe("the deadline guard", () => {
       expect((await verdictWithin(async () => allow(), deadlineMs, selfLimitedMs)).kind).toBe("allow");
     });
   }
+
+  it("passes a verdict returned directly on before it returns, and one returned later only once", async () => {
+    const seen: Verdict[] = [];
+    decideWithin(
+      () => allow(),
+      20,
+      undefined,
+      (v) => seen.push(v),
+    );
+    expect(seen.map((v) => v.kind)).toEqual(["allow"]);
+    // Settling after the deadline fired must not answer a second time.
+    let settle: (v: Verdict) => void = () => {};
+    decideWithin(
+      () => new Promise<Verdict>((resolve) => (settle = resolve)),
+      5,
+      undefined,
+      (v) => seen.push(v),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    settle(allow());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(seen.map((v) => v.kind)).toEqual(["allow", "error"]);
+  });
 
   it("times an authorizer whose own deadline is longer than the caller's budget", async () => {
     const started = performance.now();

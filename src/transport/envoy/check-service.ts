@@ -18,7 +18,7 @@ import {
   sameStrings,
 } from "./check-response.js";
 import { bufferSerializers } from "./grpc-util.js";
-import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } from "./guard.js";
+import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, decideWithin } from "./guard.js";
 
 /** The gRPC path Envoy's ext_authz filter calls. */
 export const CHECK_METHOD_PATH = "/envoy.service.auth.v3.Authorization/Check";
@@ -136,12 +136,13 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
       done(malformed);
       return;
     }
-    // verdictWithin never rejects: a throwing or hanging authorizer becomes an error verdict.
-    verdictWithin(
+    // A throwing or hanging authorizer becomes an error verdict; most verdicts arrive here synchronously.
+    decideWithin(
       () => options.authorizer.check(decoded.request),
       budgetMs(deadlineMs, callerDeadline),
       options.authorizer.deadlineMs,
-    ).then((verdict) => done(answer(verdict)));
+      (verdict) => done(answer(verdict)),
+    );
   };
 }
 

@@ -6,44 +6,60 @@ import type { Logger } from "../../log.js";
 export const DEFAULT_CHECK_DEADLINE_MS = 150;
 
 /**
- * Runs `produce` and settles with its verdict, or with a `kind: "error"` verdict when it throws, rejects, returns
- * something that is not a verdict, or takes longer than `deadlineMs`; never rejects. `selfLimitedMs` is the time
- * within which `produce` promises to settle by itself (see Authorizer.deadlineMs): when it fits the deadline, no
- * second timer is armed for the same request.
+ * Runs `produce` and calls `done` once with its verdict, or with a `kind: "error"` verdict when it throws, rejects,
+ * returns something that is not a verdict, or takes longer than `deadlineMs`; never throws. A verdict returned
+ * directly is passed on at once, with no promise and no deadline. `selfLimitedMs` is the time within which
+ * `produce` promises to settle by itself (see Authorizer.deadlineMs): when it fits the deadline, no second timer is
+ * armed for the same request.
  */
+export function decideWithin(
+  produce: () => Verdict | PromiseLike<Verdict>,
+  deadlineMs: number,
+  selfLimitedMs: number | undefined,
+  done: (verdict: Verdict) => void,
+): void {
+  let produced: Verdict | PromiseLike<Verdict>;
+  try {
+    produced = produce();
+  } catch (error) {
+    done(failure(error));
+    return;
+  }
+  if (!isThenable(produced)) {
+    done(isVerdict(produced) ? produced : noVerdict);
+    return;
+  }
+  if (selfLimitedMs !== undefined && selfLimitedMs <= deadlineMs) {
+    produced.then(
+      (verdict) => done(isVerdict(verdict) ? verdict : noVerdict),
+      (error: unknown) => done(failure(error)),
+    );
+    return;
+  }
+  // A queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
+  let settled = false;
+  const settle = (verdict: Verdict): void => {
+    if (settled) return;
+    settled = true;
+    deadline.cancel();
+    done(verdict);
+  };
+  const deadline = after(deadlineMs, () =>
+    settle({ kind: "error", message: `no decision within ${deadlineMs} ms` }),
+  );
+  produced.then(
+    (verdict) => settle(isVerdict(verdict) ? verdict : noVerdict),
+    (error: unknown) => settle(failure(error)),
+  );
+}
+
+/** decideWithin as a promise, for callers that await; it never rejects. */
 export function verdictWithin(
-  produce: () => Promise<Verdict>,
+  produce: () => Verdict | PromiseLike<Verdict>,
   deadlineMs: number,
   selfLimitedMs?: number,
 ): Promise<Verdict> {
-  let pending: Promise<Verdict>;
-  try {
-    pending = Promise.resolve(produce());
-  } catch (error) {
-    return Promise.resolve(failure(error));
-  }
-  if (selfLimitedMs !== undefined && selfLimitedMs <= deadlineMs) {
-    return pending.then(
-      (verdict) => (isVerdict(verdict) ? verdict : noVerdict),
-      (error: unknown) => failure(error),
-    );
-  }
-  // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
-  return new Promise<Verdict>((resolve) => {
-    const deadline = after(deadlineMs, () =>
-      resolve({ kind: "error", message: `no decision within ${deadlineMs} ms` }),
-    );
-    pending.then(
-      (verdict) => {
-        deadline.cancel();
-        resolve(isVerdict(verdict) ? verdict : noVerdict);
-      },
-      (error: unknown) => {
-        deadline.cancel();
-        resolve(failure(error));
-      },
-    );
-  });
+  return new Promise((resolve) => decideWithin(produce, deadlineMs, selfLimitedMs, resolve));
 }
 
 /** The time left for a decision: the configured deadline, shortened to fit the caller's own deadline if sooner. */
@@ -64,6 +80,10 @@ const noVerdict: Verdict = Object.freeze({ kind: "error", message: "the authoriz
 
 function failure(error: unknown): Verdict {
   return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
 }
 
 function isVerdict(value: unknown): value is Verdict {

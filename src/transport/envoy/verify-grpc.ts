@@ -18,7 +18,7 @@ export const VERIFY_METHOD_PATH = "/keymesh.v1.KeyVerify/Verify";
 
 /** What the Verify service needs. */
 export interface VerifyServiceOptions {
-  verify: (input: VerifyInput) => Promise<VerifyOutput>;
+  verify: (input: VerifyInput) => VerifyOutput | Promise<VerifyOutput>;
   /** "error" turns a backend failure into gRPC UNAVAILABLE; "deny" answers code UNAVAILABLE as data (default). */
   failureMode?: "deny" | "error";
   /** A verdict is answered within this many milliseconds even if `verify` hangs (default 150). */
