@@ -3,15 +3,9 @@ import { after } from "../domain/deadline.js";
 import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
-import {
-  CONSUME_LUA,
-  CONSUME_SHA,
-  SCRIPT_ALLOWED,
-  SCRIPT_DENIED,
-  SCRIPT_FAILED,
-  SCRIPT_STALE,
-} from "./redis-script.js";
+import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_STALE } from "./redis-script.js";
 import { createScriptBatcher } from "./script-batch.js";
+import { decodeReply, encodeRequests, type ScriptRequest } from "./script-codec.js";
 
 /** Where the Redis limiter keeps its buckets and how long it may wait for them. */
 export interface RedisLimiterOptions {
@@ -55,16 +49,18 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   }
   const clock = new ClockOffset();
   let closed = false;
+  // The script answers in binary, so replies must come back as Buffers, not decoded as UTF-8 text.
+  const scripting = client as unknown as BufferScripting;
 
   const timeoutMessage = `rate limiter: Redis did not answer within ${timeoutMs} ms`;
-  const batcher = createScriptBatcher<Consume>(
+  const batcher = createScriptBatcher<ScriptRequest>(
     (keys, slot, requests) => {
-      const text = encodeRequests(slot, requests);
+      const args = encodeRequests(slot, requests);
       // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
-      return client.evalsha(CONSUME_SHA, keys.length, ...keys, text).catch((error: unknown) => {
+      return scripting.evalshaBuffer(CONSUME_SHA, keys.length, ...keys, args).catch((error: unknown) => {
         // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
         if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
-        return client.eval(CONSUME_LUA, keys.length, ...keys, text);
+        return scripting.evalBuffer(CONSUME_LUA, keys.length, ...keys, args);
       });
     },
     // ioredis's commandTimeout covers one command; the batch deadline also bounds the NOSCRIPT fallback.
@@ -75,12 +71,12 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
 
   // The Redis keys and limit numbers of a bucket list, built once per list: callers reuse bucket lists (one per
   // cached key entry), so this saves string building on every Check.
-  const prepared = new WeakMap<readonly Bucket[], { tag: string; keys: string[]; limits: string[] }>();
-  function prepare(request: LimitRequest): { keys: string[]; limits: string[] } {
+  const prepared = new WeakMap<readonly Bucket[], { tag: string; keys: string[]; limits: number[] }>();
+  function prepare(request: LimitRequest): { keys: string[]; limits: number[] } {
     const hit = prepared.get(request.buckets);
     if (hit && hit.tag === request.tag) return hit;
     const keys = request.buckets.map((b) => `${prefix}{${request.tag}}:${b.id}`);
-    const limits = request.buckets.map((b) => `${b.limit.capacity},${b.limit.periodSeconds}`);
+    const limits = request.buckets.flatMap((b) => [b.limit.capacity, b.limit.periodSeconds]);
     // A caller may change a mutable list, or a bucket in it, between calls.
     if (isFrozenBucketList(request.buckets))
       prepared.set(request.buckets, { tag: request.tag, keys, limits });
@@ -100,7 +96,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     sentAtMs: number,
     retried: boolean,
   ): LimitResult | Promise<LimitResult> {
-    const reply = parseReply(raw, request.buckets.length);
+    const reply = decodeReply(raw, request.buckets.length);
     const receivedAtMs = Date.now();
     const upperBoundMs = reply.nowMs - sentAtMs;
     if (reply.status !== SCRIPT_STALE) {
@@ -171,23 +167,13 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   };
 }
 
-/** One consume as the script reads it (see CONSUME_LUA). */
-interface Consume {
-  keys: readonly string[];
-  /** "capacity,periodSeconds" of each bucket, in the order of `keys`. */
-  limits: readonly string[];
-  cost: number;
-  deadlineUs: number;
-}
-
-/** ARGV[1] of the script: the request count, then per request cost, deadline, bucket count and its buckets. */
-function encodeRequests(slot: ReadonlyMap<string, number>, requests: readonly Consume[]): string {
-  let text = String(requests.length);
-  for (const r of requests) {
-    text += `,${r.cost},${r.deadlineUs},${r.keys.length}`;
-    for (let i = 0; i < r.keys.length; i++) text += `,${slot.get(r.keys[i]!)},${r.limits[i]}`;
-  }
-  return text;
+/**
+ * ioredis's EVALSHA and EVAL with Buffer replies: on every client and cluster at runtime, missing from its typings.
+ * (`callBuffer("evalsha", …)` is typed, but auto-pipelining, on for a cluster, loses its command name.)
+ */
+interface BufferScripting {
+  evalshaBuffer(sha: string, keyCount: number, ...args: (string | Buffer)[]): Promise<unknown>;
+  evalBuffer(script: string, keyCount: number, ...args: (string | Buffer)[]): Promise<unknown>;
 }
 
 function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Cluster {
@@ -222,29 +208,6 @@ function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Clust
     enableAutoPipelining: false,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   });
-}
-
-function parseReply(reply: unknown, buckets: number): { status: number; nowMs: number; tokens: number[] } {
-  if (typeof reply !== "string") throw new Error("rate limiter: malformed script reply");
-  const parts = reply.split(",");
-  const status = Number(parts[0]);
-  const nowMs = Number(parts[1]) / 1000;
-  if (parts.length < 2 || !Number.isFinite(nowMs)) throw new Error("rate limiter: malformed script reply");
-  if (status === SCRIPT_STALE) return { status, nowMs, tokens: [] };
-  // Redis's own words (e.g. WRONGTYPE): they name the command, never a key or anything from the request.
-  if (status === SCRIPT_FAILED) {
-    throw new Error(`rate limiter: Redis refused a bucket: ${parts.slice(2).join(",")}`);
-  }
-  if ((status !== SCRIPT_ALLOWED && status !== SCRIPT_DENIED) || parts.length !== buckets + 2) {
-    throw new Error("rate limiter: malformed script reply");
-  }
-  const tokens: number[] = [];
-  for (let i = 2; i < parts.length; i++) {
-    const value = Number(parts[i]);
-    if (!Number.isFinite(value)) throw new Error("rate limiter: malformed script reply");
-    tokens.push(value);
-  }
-  return { status, nowMs, tokens };
 }
 
 /** Rejects with `message` after `ms`, cancelling the deadline either way; a late settle of `promise` is ignored. */

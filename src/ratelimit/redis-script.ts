@@ -15,14 +15,14 @@ export const SCRIPT_FAILED = -2;
  * batched only to save round trips and client work: each one is decided on its own, all of its buckets or none.
  *
  * KEYS: each bucket of the batch once, a hash with fields `t` (tokens, a double) and `ts` (last update, Redis µs).
- * ARGV[1]: comma-separated numbers: the request count, then per request its cost, deadline (Redis µs, 0 for
- * none) and bucket count, and per bucket its position in KEYS, capacity and periodSeconds. One string rather than
- * an argument per number: building and parsing hundreds of arguments per call was most of the client's work.
- * Reply: one string per request, "status,now µs,tokens after the decision…" (tokens as "%.17g", which round-trips
- * a double; Redis would truncate Lua numbers to integers). A request whose bucket cannot be read (a key of another
- * type) gets "failed,now,Redis's error" and the others go on: Redis does not undo a script's earlier writes when it
- * stops on an error, so one bad key must not stop the batch. A bucket named by several requests is read once and
- * written once, after the last of them.
+ * ARGV[1]: little-endian doubles (see script-codec.ts): the request count, then per request its cost, deadline
+ * (Redis µs, 0 for none) and bucket count, and per bucket its position in KEYS, capacity and periodSeconds.
+ * Reply: one binary string per request, doubles again: status, Redis time in µs, then the tokens left in each
+ * bucket after the decision. Binary both ways because parsing and formatting decimal text was most of the
+ * script's work per request, and much of the client's. A request whose bucket cannot be read (a key of another
+ * type) gets status "failed", the time and Redis's error text, and the others go on: Redis does not undo a
+ * script's earlier writes when it stops on an error, so one bad key must not stop the batch. A bucket named by
+ * several requests is read once and written once, after the last of them.
  */
 export const CONSUME_LUA = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -31,20 +31,25 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_text = string.format('%.0f', now)
 local eps = ${TOKEN_EPSILON}
 local margin = ${EXPIRY_MARGIN_MS}
-local numbers = string.gmatch(ARGV[1], '[^,]+')
-local function number() return tonumber(numbers()) end
+local args = ARGV[1]
+local count, pos = struct.unpack('<d', args, 1)
 -- The script runs atomically, so keeping each bucket here until the end is the same as writing it per request.
 local seen = {}
 local replies = {}
-for r = 1, number() do
-  local cost, deadline, n = number(), number(), number()
-  local keys, caps, periods, buckets, tokens = {}, {}, {}, {}, {}
+-- Reused by every request: a request overwrites the first n entries and reads no further.
+local keys, caps, periods, buckets, tokens = {}, {}, {}, {}, {}
+local formats = {}
+for r = 1, count do
+  local cost, deadline, n
+  cost, deadline, n, pos = struct.unpack('<ddd', args, pos)
   for i = 1, n do
-    keys[i], caps[i], periods[i] = KEYS[number()], number(), number()
+    local k
+    k, caps[i], periods[i], pos = struct.unpack('<ddd', args, pos)
+    keys[i] = KEYS[k]
   end
   -- A request the client already gave up on (Redis was stalled) must not be charged when Redis wakes up.
   if deadline > 0 and now > deadline then
-    replies[r] = ${SCRIPT_STALE} .. ',' .. now_text
+    replies[r] = struct.pack('<dd', ${SCRIPT_STALE}, now)
   else
     local allowed = true
     local failed = nil
@@ -74,19 +79,22 @@ for r = 1, number() do
       if v + eps < cost then allowed = false end
     end
     if failed then
-      replies[r] = ${SCRIPT_FAILED} .. ',' .. now_text .. ',' .. failed
+      replies[r] = struct.pack('<dd', ${SCRIPT_FAILED}, now) .. failed
     else
-      local reply = (allowed and '${SCRIPT_ALLOWED}' or '${SCRIPT_DENIED}') .. ',' .. now_text
       for i = 1, n do
-        local v = tokens[i]
         if allowed then
-          v = math.max(0, v - cost)
+          local v = math.max(0, tokens[i] - cost)
           local b = buckets[i]
           b.stored, b.ts, b.dirty, b.cap, b.period = v, now, true, caps[i], periods[i]
+          tokens[i] = v
         end
-        reply = reply .. ',' .. string.format('%.17g', v)
       end
-      replies[r] = reply
+      local format = formats[n]
+      if format == nil then
+        format = '<dd' .. string.rep('d', n)
+        formats[n] = format
+      end
+      replies[r] = struct.pack(format, allowed and ${SCRIPT_ALLOWED} or ${SCRIPT_DENIED}, now, unpack(tokens, 1, n))
     end
   end
 end

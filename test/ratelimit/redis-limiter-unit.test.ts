@@ -4,25 +4,26 @@ import { describe, expect, it } from "vitest";
 import { createRedisLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { bucket } from "./limiter-behaviour.js";
 
-type Reply = (args: (string | number)[]) => Promise<unknown>;
+type Arg = string | number | Buffer;
+type Reply = (args: Arg[]) => Promise<unknown>;
 
 /**
  * Just enough of an ioredis client to script the replies the limiter sees. The script takes batches; these tests
  * send one request at a time, so `reply` sees that request's arguments and its answer is wrapped as a batch of one.
  */
 function fakeClient(evalsha: Reply, evalLua: Reply = evalsha) {
-  const calls: { command: string; args: (string | number)[] }[] = [];
-  const batchOfOne = (reply: Reply, args: (string | number)[]) => {
+  const calls: { command: string; args: Arg[] }[] = [];
+  const batchOfOne = (reply: Reply, args: Arg[]) => {
     expect(numbersOf(args)[0]).toBe(1);
     return reply(args).then((r) => [r]);
   };
   const client = Object.assign(new EventEmitter(), {
     status: "ready",
-    evalsha: (_sha: string, ...args: (string | number)[]) => {
+    evalshaBuffer: (_sha: string, ...args: Arg[]) => {
       calls.push({ command: "evalsha", args });
       return batchOfOne(evalsha, args);
     },
-    eval: (_lua: string, ...args: (string | number)[]) => {
+    evalBuffer: (_lua: string, ...args: Arg[]) => {
       calls.push({ command: "eval", args });
       return batchOfOne(evalLua, args);
     },
@@ -31,15 +32,26 @@ function fakeClient(evalsha: Reply, evalLua: Reply = evalsha) {
 }
 
 const request = { tag: "w", buckets: [bucket("b", 5)], cost: 1 };
-const nowUs = (offsetMs = 0) => String((Date.now() + offsetMs) * 1000);
-/** Arguments: key count, the key, then one text: request count, cost, deadline µs, bucket count, the buckets. */
-const numbersOf = (args: (string | number)[]) => String(args.at(-1)).split(",").map(Number);
-const deadlineOf = (args: (string | number)[]) => numbersOf(args)[2] ?? Number.NaN;
-/** One request's reply: status, Redis time in µs, then tokens. */
-const reply = (...parts: (string | number)[]) => parts.join(",");
+const nowUs = (offsetMs = 0) => (Date.now() + offsetMs) * 1000;
+/**
+ * Arguments: key count, the key, then one binary argument of little-endian doubles: request count, cost, deadline
+ * µs, bucket count, the buckets.
+ */
+const numbersOf = (args: Arg[]) => {
+  const packed = args.at(-1);
+  if (!Buffer.isBuffer(packed)) throw new Error("expected the requests as one binary argument");
+  return Array.from({ length: packed.length / 8 }, (_, i) => packed.readDoubleLE(8 * i));
+};
+const deadlineOf = (args: Arg[]) => numbersOf(args)[2] ?? Number.NaN;
+/** One request's reply, as little-endian doubles: status, Redis time in µs, then tokens. */
+const reply = (...parts: number[]) => {
+  const out = Buffer.alloc(8 * parts.length);
+  parts.forEach((part, i) => out.writeDoubleLE(part, 8 * i));
+  return out;
+};
 
 describe("redis limiter, against a scripted client", () => {
-  it("sends each request with its cost, a deadline in Redis time and its buckets as one text argument", async () => {
+  it("sends each request with its cost, a deadline in Redis time and its buckets as one binary argument", async () => {
     const { client, calls } = fakeClient(async () => reply(1, nowUs(), 4));
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 50 });
     const before = Date.now();
@@ -97,9 +109,26 @@ describe("redis limiter, against a scripted client", () => {
   });
 
   it("rejects a malformed reply instead of guessing", async () => {
-    const { client } = fakeClient(async () => reply(1, nowUs()));
+    const malformed = [
+      reply(1, nowUs()),
+      reply(1, nowUs(), 4, 4),
+      reply(7, nowUs(), 4),
+      reply(1, Number.NaN, 4),
+      reply(1, nowUs(), Number.POSITIVE_INFINITY),
+      Buffer.from("1,1796000000000000,4"),
+    ];
+    for (const bad of malformed) {
+      const { client } = fakeClient(async () => bad);
+      const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
+      await expect(limiter.consume(request)).rejects.toThrow(/malformed/);
+    }
+  });
+
+  it("rejects with Redis's own words when Redis refused to read a bucket", async () => {
+    const refused = Buffer.concat([reply(-2, nowUs()), Buffer.from("WRONGTYPE Operation against a key")]);
+    const { client } = fakeClient(async () => refused);
     const limiter = createRedisLimiter({ client, commandTimeoutMs: 500 });
-    await expect(limiter.consume(request)).rejects.toThrow(/malformed/);
+    await expect(limiter.consume(request)).rejects.toThrow(/refused a bucket: WRONGTYPE Operation/);
   });
 
   it("sends a bucket's new limit when the bucket changes inside a frozen list", async () => {

@@ -1,6 +1,8 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
+import { CONSUME_LUA, SCRIPT_ALLOWED, SCRIPT_STALE } from "../../src/ratelimit/redis-script.js";
+import { decodeReply, encodeRequests } from "../../src/ratelimit/script-codec.js";
 import { startRedisServer } from "../support/redis-server.js";
 import { bucket, describeLimiterBehaviour, freshTag } from "./limiter-behaviour.js";
 import { redisTestsEnabled, sharedRedis } from "./shared-redis.js";
@@ -133,6 +135,20 @@ describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
       /WRONGTYPE/,
     );
     await limiter.close();
+  });
+
+  it("charges nothing for a request the script runs after its deadline, and answers it as stale", async () => {
+    const key = `km:rl:{${freshTag()}}:late`;
+    const run = async (deadlineUs: number) => {
+      const args = encodeRequests(new Map([[key, 1]]), [
+        { keys: [key], limits: [5, 60], cost: 1, deadlineUs },
+      ]);
+      const replies = (await admin.callBuffer("eval", CONSUME_LUA, 1, key, args)) as Buffer[];
+      return decodeReply(replies[0], 1);
+    };
+    expect(await run(1)).toMatchObject({ status: SCRIPT_STALE, tokens: [] });
+    expect(await admin.exists(key)).toBe(0);
+    expect(await run(0)).toMatchObject({ status: SCRIPT_ALLOWED, tokens: [4] });
   });
 
   it("fails only the request whose bucket Redis refuses when it shares a script call with others", async () => {
