@@ -46,7 +46,7 @@ const deadlineOf = (args: Arg[]) => numbersOf(args)[2] ?? Number.NaN;
 /** One request's reply, as little-endian doubles: status, Redis time in µs, then tokens. */
 const reply = (...parts: number[]) => {
   const out = Buffer.alloc(8 * parts.length);
-  parts.forEach((part, i) => out.writeDoubleLE(part, 8 * i));
+  for (const [i, part] of parts.entries()) out.writeDoubleLE(part, 8 * i);
   return out;
 };
 
