@@ -47,29 +47,31 @@ export function applyLimits(
 ): LimitOutcome | Promise<LimitOutcome> {
   const buckets = cachedBuckets(entry, space);
   if (buckets.length === 0 || !o.limiter) return { kind: "ok", limits: [] };
-  const failed = (error: unknown): LimitOutcome => {
-    o.onLimiterFailure?.(error);
-    if (o.rateLimitFailure === "closed") {
-      return { kind: "deny", reason: "unavailable", message: "rate limiting is unavailable", limits: [] };
-    }
-    warnings.push("rate limiting unavailable; request not counted");
-    return { kind: "ok", limits: [] };
-  };
   let consuming: Promise<LimitResult>;
   try {
     consuming = o.limiter.consume({ tag: entry.workspace.id, buckets, cost });
   } catch (error) {
-    return failed(error);
+    return limiterFailed(o, error, warnings);
   }
-  return consuming.then((result): LimitOutcome => {
-    if (!result.allowed) {
-      return {
-        kind: "deny",
-        reason: "rate_limited",
-        message: "rate limit exceeded",
-        limits: result.statuses,
-      };
-    }
-    return { kind: "ok", limits: result.statuses };
-  }, failed);
+  // Anonymous callbacks, not a named closure: tsx keeps function names, which costs a defineProperty per closure.
+  return consuming.then(
+    (result): LimitOutcome =>
+      result.allowed
+        ? { kind: "ok", limits: result.statuses }
+        : { kind: "deny", reason: "rate_limited", message: "rate limit exceeded", limits: result.statuses },
+    (error: unknown) => limiterFailed(o, error, warnings),
+  );
+}
+
+function limiterFailed(
+  o: { rateLimitFailure: "open" | "closed"; onLimiterFailure?: (error: unknown) => void },
+  error: unknown,
+  warnings: string[],
+): LimitOutcome {
+  o.onLimiterFailure?.(error);
+  if (o.rateLimitFailure === "closed") {
+    return { kind: "deny", reason: "unavailable", message: "rate limiting is unavailable", limits: [] };
+  }
+  warnings.push("rate limiting unavailable; request not counted");
+  return { kind: "ok", limits: [] };
 }
