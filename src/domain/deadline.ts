@@ -39,6 +39,8 @@ class FixedDelayQueue {
   private timer: NodeJS.Timeout | undefined;
   /** When the armed timer is due; a late or clock-skewed wake-up still expires what it was armed for. */
   private dueAt = 0;
+  /** True while a late expiry waits for the event loop's poll phase. */
+  private deferred = false;
 
   constructor(private readonly delayMs: number) {}
 
@@ -67,6 +69,15 @@ class FixedDelayQueue {
   }
 
   private readonly expire = (): void => {
+    // Woken late, the process was stalled (a long garbage collection, a busy machine), and answers that arrived
+    // meanwhile wait unread in their sockets: timers run before I/O in each turn of the event loop. Expiring after
+    // the poll phase lets those answers cancel their deadlines first, instead of being beaten by our own stall.
+    if (!this.deferred && Date.now() - this.dueAt > STALL_MS) {
+      this.deferred = true;
+      setImmediate(this.expire);
+      return;
+    }
+    this.deferred = false;
     this.timer = undefined;
     const now = Math.max(Date.now(), this.dueAt);
     const { ticks } = this;
@@ -89,6 +100,9 @@ class FixedDelayQueue {
     this.arm();
   };
 }
+
+/** A timer this late means the event loop was blocked, not merely busy. */
+const STALL_MS = 5;
 
 const queues = new Map<number, FixedDelayQueue>();
 /** Callers' deadlines can shorten a delay to any value; past this many distinct delays, plain timers are used. */

@@ -34,6 +34,8 @@ interface Batch<R> {
   requests: Pending<R>[];
   /** Armed when the batch opens, so its first request waits at most timeoutMs and later ones less. */
   deadline: Deadline | undefined;
+  /** When that deadline is due (Date.now() time); infinite without a timeout. */
+  dueAt: number;
 }
 
 interface Pending<R> {
@@ -60,8 +62,9 @@ export function createScriptBatcher<R extends BatchedRequest>(
 
   // One deadline per batch, not per request: every request of a batch shares its fate, and this runs per Check.
   const open = (group: string): Batch<R> => {
-    const batch: Batch<R> = { requests: [], deadline: undefined };
+    const batch: Batch<R> = { requests: [], deadline: undefined, dueAt: Number.POSITIVE_INFINITY };
     if (timeoutMs !== undefined) {
+      batch.dueAt = Date.now() + timeoutMs;
       batch.deadline = after(timeoutMs, () => {
         // A loop stalled past the deadline before the batch went out: its callers are told it failed, so it must
         // never be sent (Redis would charge them).
@@ -73,7 +76,15 @@ export function createScriptBatcher<R extends BatchedRequest>(
     return batch;
   };
 
-  const send = ({ requests: batch, deadline }: Batch<R>): void => {
+  const send = ({ requests: batch, deadline, dueAt }: Batch<R>): void => {
+    // Due already, though its deadline has not run yet: a deadline that comes due during a stall waits for the
+    // turn's I/O (see deadline.ts), which may be this flush. Its callers are about to be told it failed.
+    if (Date.now() >= dueAt) {
+      deadline?.cancel();
+      const error = new Error(timeoutMessage);
+      for (const p of batch) p.reject(error);
+      return;
+    }
     // A hot key is in most requests of a batch: it is sent once, and the script reads and writes it once.
     const keys: string[] = [];
     const slot = new Map<string, number>();

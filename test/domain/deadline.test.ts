@@ -51,15 +51,31 @@ describe("deadline.after", () => {
     expect(fired).toBe(kept);
   });
 
-  it("runs what came due while the process was stalled as soon as it wakes", () => {
+  it("runs what came due while the process was stalled in the turn it wakes", () => {
     const fired: string[] = [];
     deadline.after(43, () => fired.push("first"));
     vi.advanceTimersByTime(10);
     deadline.after(43, () => fired.push("second"));
-    // The clock jumps past both deadlines before the first timer gets to run: it runs late, and takes both.
+    // The clock jumps past both deadlines before the first timer gets to run: it runs late, and takes both
+    // once that turn's I/O has been read.
     vi.setSystemTime(Date.now() + 500);
     vi.advanceTimersByTime(33);
+    vi.advanceTimersToNextTimer();
     expect(fired).toEqual(["first", "second"]);
+  });
+
+  it("after a stall, lets answers read in the same turn cancel their deadlines before any expires", () => {
+    const fired: string[] = [];
+    const answered = deadline.after(45, () => fired.push("answered"));
+    deadline.after(45, () => fired.push("unanswered"));
+    // Blocked past the due time: the timer runs late, first in its turn, ahead of the sockets' pending answers.
+    vi.setSystemTime(Date.now() + 200);
+    vi.advanceTimersToNextTimer();
+    expect(fired).toEqual([]);
+    // The poll phase reads one answer, which cancels its deadline; the expiry then runs after it.
+    answered.cancel();
+    vi.advanceTimersToNextTimer();
+    expect(fired).toEqual(["unanswered"]);
   });
 
   it("lets a callback arm a new deadline with the same delay", () => {

@@ -130,8 +130,8 @@ describe("script batcher", () => {
   it("never sends a batch whose deadline passed before it went out, as its callers were already told it failed", async () => {
     const { run, calls } = echoRunner();
     const batcher = createScriptBatcher(run, { timeoutMs: 10, timeoutMessage: "too slow" });
-    // Submitted from a setImmediate callback, the flush waits for the next turn, after that turn's timers; the
-    // busy loop makes the deadline due by then.
+    // Submitted from a setImmediate callback, the flush waits for the next turn; the busy loop makes the batch due
+    // by then, whichever of its flush and its deadline runs first.
     const { pending } = await new Promise<{ pending: Promise<unknown> }>((resolve) =>
       setImmediate(() => {
         const p = batcher.submit("", req(1, "a"));
