@@ -1,7 +1,13 @@
 import type { KeyEntry } from "../domain/key-entry.js";
 
-/** What the cache knows about a digest: a key, a known miss, or nothing. */
-export type CacheHit = { kind: "hit"; entry: KeyEntry } | { kind: "miss" } | { kind: "unknown" };
+/**
+ * What the cache knows about a digest: a key, a known miss, or nothing. A hit with `refresh` is in the last part of
+ * its TTL: it is still served, and the caller should re-read it in the background.
+ */
+export type CacheHit =
+  | { kind: "hit"; entry: KeyEntry; refresh?: boolean }
+  | { kind: "miss" }
+  | { kind: "unknown" };
 
 /** An in-process cache of key entries by digest, with a bounded negative cache for unknown digests. */
 export interface KeyCache {
@@ -22,6 +28,20 @@ export interface KeyCache {
 const MISS: CacheHit = Object.freeze({ kind: "miss" });
 const UNKNOWN: CacheHit = Object.freeze({ kind: "unknown" });
 
+/**
+ * The share of the TTL at whose end a hit asks to be re-read. A key in use is then replaced before it expires, so
+ * none of its Checks waits on Postgres, while staleness stays bounded by the TTL. Under saturation, the Checks
+ * queued behind an expired hot key's query missed their deadline.
+ */
+const REFRESH_SHARE = 0.2;
+
+interface Cached {
+  /** Returned as is on every hit until `refreshAt`: a hit allocates nothing. */
+  hit: CacheHit;
+  until: number;
+  refreshAt: number;
+}
+
 /** Creates a key cache with TTLs bounding staleness even if a change notification is lost. */
 export function createKeyCache(options: {
   ttlMs: number;
@@ -31,7 +51,7 @@ export function createKeyCache(options: {
   now?: () => number;
 }): KeyCache {
   const now = options.now ?? Date.now;
-  const positive = new Map<string, { entry: KeyEntry; until: number }>();
+  const positive = new Map<string, Cached>();
   const negative = new Map<string, number>();
   let generation = 0;
 
@@ -45,7 +65,7 @@ export function createKeyCache(options: {
       const t = now();
       const hit = positive.get(digestHex);
       if (hit) {
-        if (hit.until > t) return { kind: "hit", entry: hit.entry };
+        if (hit.until > t) return t < hit.refreshAt ? hit.hit : { ...hit.hit, refresh: true };
         positive.delete(digestHex);
       }
       const missUntil = negative.get(digestHex);
@@ -59,11 +79,18 @@ export function createKeyCache(options: {
       if (readAt !== generation) return;
       negative.delete(digestHex);
       positive.delete(digestHex);
-      positive.set(digestHex, { entry, until: now() + options.ttlMs });
+      const t = now();
+      positive.set(digestHex, {
+        hit: Object.freeze({ kind: "hit", entry }),
+        until: t + options.ttlMs,
+        refreshAt: t + options.ttlMs * (1 - REFRESH_SHARE),
+      });
       bound(positive, options.maxEntries);
     },
     setMissing(digestHex, readAt = generation) {
       if (readAt !== generation) return;
+      // A re-read of a cached key that finds it gone ends the cached entry too.
+      positive.delete(digestHex);
       if (options.negativeMaxEntries === 0 || options.negativeTtlMs === 0) return;
       negative.delete(digestHex);
       negative.set(digestHex, now() + options.negativeTtlMs);
@@ -71,7 +98,9 @@ export function createKeyCache(options: {
     },
     invalidate(matches) {
       generation++;
-      for (const [digest, { entry }] of positive) if (matches(entry)) positive.delete(digest);
+      for (const [digest, { hit }] of positive) {
+        if (hit.kind === "hit" && matches(hit.entry)) positive.delete(digest);
+      }
       // A change can make an unknown digest known (a created or re-activated key), so misses go too.
       negative.clear();
     },

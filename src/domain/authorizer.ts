@@ -16,7 +16,10 @@ import type { DenyReason, LimitStatus, Verdict } from "./verdict.js";
 
 /** A cache the authorizer reads through; see src/cache/key-cache.ts. */
 export interface EntryCache {
-  get(digestHex: string): { kind: "hit"; entry: KeyEntry } | { kind: "miss" } | { kind: "unknown" };
+  /** A hit with `refresh` is still valid but should be re-read in the background, before it expires. */
+  get(
+    digestHex: string,
+  ): { kind: "hit"; entry: KeyEntry; refresh?: boolean } | { kind: "miss" } | { kind: "unknown" };
   readonly generation: number;
   set(digestHex: string, entry: KeyEntry, generation?: number): void;
   setMissing(digestHex: string, generation?: number): void;
@@ -175,7 +178,13 @@ function decideIn(
   const { digest, hex } = key;
   const cached = o.cache.get(hex);
   if (cached.kind === "miss") return NOT_FOUND;
-  if (cached.kind === "hit") return judge(o, req, space, presented, digest, cached.entry);
+  if (cached.kind === "hit") {
+    if (cached.refresh && !inflight.has(hex)) {
+      // Answered from the entry meanwhile; a failed re-read leaves it until its TTL, when a Check surfaces the error.
+      lookupOnce(o, inflight, hex, digest).catch(() => {});
+    }
+    return judge(o, req, space, presented, digest, cached.entry);
+  }
   return lookupOnce(o, inflight, hex, digest).then((entry) => judge(o, req, space, presented, digest, entry));
 }
 

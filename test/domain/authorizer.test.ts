@@ -299,6 +299,67 @@ describe("key cache", () => {
     cache.set("d", entry, cache.generation);
     expect(cache.get("d").kind).toBe("hit");
   });
+
+  /** An authorizer over a cache with a 10 s TTL on a clock the test moves. */
+  function withClock(entries: KeyEntry[]) {
+    let t = 1_000_000;
+    const cache = createKeyCache({
+      ttlMs: 10_000,
+      maxEntries: 10,
+      negativeTtlMs: 10_000,
+      negativeMaxEntries: 10,
+      now: () => t,
+    });
+    const { authorizer, lookup } = setup(entries, { cache });
+    return { authorizer, lookup, advance: (ms: number) => (t += ms) };
+  }
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("re-reads a key in use in the background before its TTL ends, so no Check waits on the store", async () => {
+    const { secret, entry } = makeKey();
+    const { authorizer, lookup, advance } = withClock([entry]);
+    await authorizer.check(request(`Bearer ${secret}`));
+    advance(7_000);
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    expect(lookup.lookups).toBe(1);
+    // Within the last fifth of the TTL: still answered from the cache, at once, and re-read once meanwhile.
+    advance(1_500);
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    await settled();
+    expect(lookup.lookups).toBe(2);
+    // Past the first TTL, the re-read entry answers without a lookup.
+    advance(5_000);
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    expect(lookup.lookups).toBe(2);
+  });
+
+  it("ends a cached key that the background re-read no longer finds", async () => {
+    const { secret, entry } = makeKey();
+    const { authorizer, lookup, advance } = withClock([entry]);
+    await authorizer.check(request(`Bearer ${secret}`));
+    lookup.findByDigest = async () => undefined;
+    advance(8_500);
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    await settled();
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({
+      kind: "deny",
+      reason: "not_found",
+    });
+  });
+
+  it("keeps serving a key whose background re-read fails until its TTL, then surfaces the failure", async () => {
+    const { secret, entry } = makeKey();
+    const { authorizer, lookup, advance } = withClock([entry]);
+    await authorizer.check(request(`Bearer ${secret}`));
+    lookup.findByDigest = () => Promise.reject(new Error("database down"));
+    advance(8_500);
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    await settled();
+    expect(authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "allow" });
+    advance(2_000);
+    expect(await authorizer.check(request(`Bearer ${secret}`))).toMatchObject({ kind: "error" });
+  });
 });
 
 describe("identityOf", () => {
