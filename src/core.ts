@@ -9,12 +9,9 @@ import { createDigester } from "./domain/digest.js";
 import type { Logger } from "./log.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
+import { createCachedKeySpaces } from "./store/cached-key-spaces.js";
 import type { Change } from "./store/db.js";
-import {
-  createCachedKeySpaces,
-  createPostgresKeyLookup,
-  createPostgresKeySpaces,
-} from "./store/key-lookup.js";
+import { createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
 import { createUsageRecorder } from "./store/usage-recorder.js";
 import { startOutboxWorker } from "./webhooks/outbox-worker.js";
 import { webhookSigningSecret } from "./webhooks/sign.js";

@@ -1,6 +1,6 @@
 import type { Sql } from "postgres";
-import type { KeyEntry, KeyLookup, KeySpaceDirectory } from "../domain/key-entry.js";
-import type { KeySpace } from "../domain/types.js";
+import type { KeyEntry, KeyLookup } from "../domain/key-entry.js";
+import type { KeySpaceSource } from "./cached-key-spaces.js";
 import {
   type KeyRow,
   type KeySpaceRow,
@@ -38,11 +38,8 @@ export function createPostgresKeyLookup(sql: Sql): KeyLookup {
   };
 }
 
-/** Reads key spaces from Postgres; callers cache the results. */
-export function createPostgresKeySpaces(sql: Sql): {
-  load(idOrName: string): Promise<KeySpace | undefined>;
-  loadAll(): Promise<KeySpace[]>;
-} {
+/** Reads key spaces from Postgres; callers cache the results (see cached-key-spaces.ts). */
+export function createPostgresKeySpaces(sql: Sql): KeySpaceSource {
   return {
     async load(idOrName) {
       const [row] = await sql<
@@ -53,34 +50,6 @@ export function createPostgresKeySpaces(sql: Sql): {
     async loadAll() {
       const rows = await sql<KeySpaceRow[]>`select * from key_spaces where not system order by created_at`;
       return rows.map(toKeySpace);
-    },
-  };
-}
-
-/** Caches key spaces in process; `invalidate` drops them after a change notification. */
-export function createCachedKeySpaces(
-  source: ReturnType<typeof createPostgresKeySpaces>,
-  ttlMs: number,
-): KeySpaceDirectory & { invalidate(): void } {
-  let byName = new Map<string, { space: KeySpace | undefined; at: number }>();
-  let all: { spaces: KeySpace[]; at: number } | undefined;
-  return {
-    get(idOrName) {
-      const hit = byName.get(idOrName);
-      if (hit && Date.now() - hit.at < ttlMs) return hit.space;
-      return source.load(idOrName).then((space) => {
-        byName.set(idOrName, { space, at: Date.now() });
-        return space;
-      });
-    },
-    async all() {
-      if (all && Date.now() - all.at < ttlMs) return all.spaces;
-      all = { spaces: await source.loadAll(), at: Date.now() };
-      return all.spaces;
-    },
-    invalidate() {
-      byName = new Map();
-      all = undefined;
     },
   };
 }

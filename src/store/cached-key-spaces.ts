@@ -1,0 +1,85 @@
+import type { KeySpaceDirectory } from "../domain/key-entry.js";
+import type { KeySpace } from "../domain/types.js";
+
+/** Where cached key spaces come from: Postgres in production (createPostgresKeySpaces), a fake in tests. */
+export interface KeySpaceSource {
+  load(idOrName: string): Promise<KeySpace | undefined>;
+  loadAll(): Promise<KeySpace[]>;
+}
+
+/**
+ * The share of the TTL at whose end a key space in use is reloaded in the background, as the key cache does for
+ * keys: every Check names its key space, so an expired one used to send every Check of that moment to Postgres.
+ */
+const REFRESH_SHARE = 0.2;
+
+/**
+ * Caches key spaces in process. Concurrent loads of one key space share one query, a key space in use is reloaded
+ * before it expires, and a load that began before `invalidate` (a change notification) does not fill the cache.
+ */
+export function createCachedKeySpaces(
+  source: KeySpaceSource,
+  ttlMs: number,
+  now: () => number = Date.now,
+): KeySpaceDirectory & { invalidate(): void } {
+  let byName = new Map<string, { space: KeySpace | undefined; at: number }>();
+  const loading = new Map<string, Promise<KeySpace | undefined>>();
+  let everything: { spaces: KeySpace[]; at: number } | undefined;
+  let loadingAll: Promise<KeySpace[]> | undefined;
+  let generation = 0;
+
+  const load = (idOrName: string): Promise<KeySpace | undefined> => {
+    const running = loading.get(idOrName);
+    if (running) return running;
+    const startedAt = generation;
+    const pending: Promise<KeySpace | undefined> = source
+      .load(idOrName)
+      .then((space) => {
+        if (startedAt === generation) byName.set(idOrName, { space, at: now() });
+        return space;
+      })
+      .finally(() => {
+        if (loading.get(idOrName) === pending) loading.delete(idOrName);
+      });
+    loading.set(idOrName, pending);
+    return pending;
+  };
+
+  return {
+    get(idOrName) {
+      const hit = byName.get(idOrName);
+      if (hit) {
+        const age = now() - hit.at;
+        if (age < ttlMs) {
+          // A failed reload leaves the cached space until its TTL; the Check after that surfaces the error.
+          if (age >= ttlMs * (1 - REFRESH_SHARE) && !loading.has(idOrName)) load(idOrName).catch(() => {});
+          return hit.space;
+        }
+      }
+      return load(idOrName);
+    },
+    all() {
+      if (everything && now() - everything.at < ttlMs) return Promise.resolve(everything.spaces);
+      if (loadingAll) return loadingAll;
+      const startedAt = generation;
+      const pending: Promise<KeySpace[]> = source
+        .loadAll()
+        .then((spaces) => {
+          if (startedAt === generation) everything = { spaces, at: now() };
+          return spaces;
+        })
+        .finally(() => {
+          if (loadingAll === pending) loadingAll = undefined;
+        });
+      loadingAll = pending;
+      return pending;
+    },
+    invalidate() {
+      generation++;
+      byName = new Map();
+      loading.clear();
+      everything = undefined;
+      loadingAll = undefined;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import type { KeySpace } from "../../src/domain/types.js";
+import { createCachedKeySpaces, type KeySpaceSource } from "../../src/store/cached-key-spaces.js";
+
+const TTL = 10_000;
+const space = (name: string) => ({ id: `ks_${name}`, name }) as KeySpace;
+
+/** A source whose loads the test settles by hand, on a clock the test moves. */
+function setup() {
+  let t = 1_000_000;
+  const pending: { name: string; settle: (space: KeySpace | undefined) => void; fail: (e: Error) => void }[] =
+    [];
+  let loadAlls = 0;
+  const source: KeySpaceSource = {
+    load: (name) => new Promise((resolve, reject) => pending.push({ name, settle: resolve, fail: reject })),
+    loadAll: async () => {
+      loadAlls++;
+      return [space("all")];
+    },
+  };
+  const spaces = createCachedKeySpaces(source, TTL, () => t);
+  return {
+    spaces,
+    pending,
+    loadAlls: () => loadAlls,
+    advance: (ms: number) => (t += ms),
+    /** Settles every pending load with a key space of its name. */
+    settleAll: async () => {
+      for (const p of pending.splice(0)) p.settle(space(p.name));
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
+}
+
+describe("cached key spaces", () => {
+  it("shares one load among concurrent gets of a key space not yet cached, then answers without a promise", async () => {
+    const { spaces, pending, settleAll } = setup();
+    const gets = Array.from({ length: 100 }, () => spaces.get("trumpet"));
+    expect(pending).toHaveLength(1);
+    await settleAll();
+    for (const got of gets) expect(await got).toMatchObject({ name: "trumpet" });
+    expect(spaces.get("trumpet")).toMatchObject({ name: "trumpet" });
+  });
+
+  it("reloads a key space in use in the background before its TTL ends, serving the cached one meanwhile", async () => {
+    const { spaces, pending, advance, settleAll } = setup();
+    spaces.get("trumpet");
+    await settleAll();
+    advance(7_000);
+    expect(spaces.get("trumpet")).toMatchObject({ name: "trumpet" });
+    expect(pending).toHaveLength(0);
+    advance(1_500);
+    for (let i = 0; i < 10; i++) expect(spaces.get("trumpet")).toMatchObject({ name: "trumpet" });
+    expect(pending).toHaveLength(1);
+    await settleAll();
+    // Past the first TTL, the reloaded space answers without a load.
+    advance(5_000);
+    expect(spaces.get("trumpet")).toMatchObject({ name: "trumpet" });
+    expect(pending).toHaveLength(0);
+  });
+
+  it("keeps a key space whose background reload fails until its TTL, then loads it again", async () => {
+    const { spaces, pending, advance, settleAll } = setup();
+    spaces.get("trumpet");
+    await settleAll();
+    advance(8_500);
+    spaces.get("trumpet");
+    pending.splice(0)[0]?.fail(new Error("database down"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(spaces.get("trumpet")).toMatchObject({ name: "trumpet" });
+    advance(2_000);
+    const again = spaces.get("trumpet");
+    expect(again).toBeInstanceOf(Promise);
+    await settleAll();
+    expect(await again).toMatchObject({ name: "trumpet" });
+  });
+
+  it("does not fill the cache with a load that began before an invalidation", async () => {
+    const { spaces, pending, settleAll } = setup();
+    spaces.get("trumpet");
+    const stale = pending.splice(0)[0];
+    spaces.invalidate();
+    stale?.settle(space("stale"));
+    await new Promise((resolve) => setImmediate(resolve));
+    const fresh = spaces.get("trumpet");
+    expect(fresh).toBeInstanceOf(Promise);
+    await settleAll();
+    expect(await fresh).toMatchObject({ name: "trumpet" });
+  });
+
+  it("shares and caches the list of every key space", async () => {
+    const { spaces, loadAlls, advance } = setup();
+    await Promise.all([spaces.all(), spaces.all(), spaces.all()]);
+    await spaces.all();
+    expect(loadAlls()).toBe(1);
+    advance(TTL);
+    await spaces.all();
+    expect(loadAlls()).toBe(2);
+  });
+});
