@@ -37,7 +37,7 @@ const REFRESH_SHARE = 0.2;
 
 interface Cached {
   /** Returned as is on every hit until `refreshAt`: a hit allocates nothing. */
-  hit: CacheHit;
+  hit: Extract<CacheHit, { kind: "hit" }>;
   until: number;
   refreshAt: number;
 }
@@ -98,9 +98,7 @@ export function createKeyCache(options: {
     },
     invalidate(matches) {
       generation++;
-      for (const [digest, { hit }] of positive) {
-        if (hit.kind === "hit" && matches(hit.entry)) positive.delete(digest);
-      }
+      for (const [digest, { hit }] of positive) if (matches(hit.entry)) positive.delete(digest);
       // A change can make an unknown digest known (a created or re-activated key), so misses go too.
       negative.clear();
     },
