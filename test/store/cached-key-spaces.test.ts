@@ -19,18 +19,28 @@ function setup() {
     },
   };
   const spaces = createCachedKeySpaces(source, TTL, () => t);
+  /** Settles every pending load with a key space of its name. */
+  const settleAll = async () => {
+    for (const p of pending.splice(0)) p.settle(space(p.name));
+    await tick();
+  };
   return {
     spaces,
     pending,
     loadAlls: () => loadAlls,
     advance: (ms: number) => (t += ms),
-    /** Settles every pending load with a key space of its name. */
-    settleAll: async () => {
-      for (const p of pending.splice(0)) p.settle(space(p.name));
-      await new Promise((resolve) => setImmediate(resolve));
+    settleAll,
+    /** Gets a key space that must be loaded again (a promise), and what the load answers. */
+    loadedAgain: async (name: string) => {
+      const got = spaces.get(name);
+      expect(got).toBeInstanceOf(Promise);
+      await settleAll();
+      return got;
     },
   };
 }
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("cached key spaces", () => {
   it("shares one load among concurrent gets of a key space not yet cached, then answers without a promise", async () => {
@@ -60,32 +70,26 @@ describe("cached key spaces", () => {
   });
 
   it("keeps a key space whose background reload fails until its TTL, then loads it again", async () => {
-    const { spaces, pending, advance, settleAll } = setup();
+    const { spaces, pending, advance, settleAll, loadedAgain } = setup();
     spaces.get("trumpet");
     await settleAll();
     advance(8_500);
     spaces.get("trumpet");
     pending.splice(0)[0]?.fail(new Error("database down"));
-    await new Promise((resolve) => setImmediate(resolve));
+    await tick();
     expect(spaces.get("trumpet")).toMatchObject({ name: "trumpet" });
     advance(2_000);
-    const again = spaces.get("trumpet");
-    expect(again).toBeInstanceOf(Promise);
-    await settleAll();
-    expect(await again).toMatchObject({ name: "trumpet" });
+    expect(await loadedAgain("trumpet")).toMatchObject({ name: "trumpet" });
   });
 
   it("does not fill the cache with a load that began before an invalidation", async () => {
-    const { spaces, pending, settleAll } = setup();
+    const { spaces, pending, loadedAgain } = setup();
     spaces.get("trumpet");
     const stale = pending.splice(0)[0];
     spaces.invalidate();
     stale?.settle(space("stale"));
-    await new Promise((resolve) => setImmediate(resolve));
-    const fresh = spaces.get("trumpet");
-    expect(fresh).toBeInstanceOf(Promise);
-    await settleAll();
-    expect(await fresh).toMatchObject({ name: "trumpet" });
+    await tick();
+    expect(await loadedAgain("trumpet")).toMatchObject({ name: "trumpet" });
   });
 
   it("shares and caches the list of every key space", async () => {
