@@ -13,6 +13,9 @@ export interface KeySpaceSource {
  */
 const REFRESH_SHARE = 0.2;
 
+/** Names kept at most. Callers name key spaces (a KeyVerify caller may send any), and unknown names are kept too. */
+const MAX_NAMES = 1024;
+
 /**
  * Caches key spaces in process. Concurrent loads of one key space share one query, a key space in use is reloaded
  * before it expires, and a load that began before `invalidate` (a change notification) does not fill the cache.
@@ -35,7 +38,12 @@ export function createCachedKeySpaces(
     const pending: Promise<KeySpace | undefined> = source
       .load(idOrName)
       .then((space) => {
-        if (startedAt === generation) byName.set(idOrName, { space, at: now() });
+        if (startedAt === generation) {
+          byName.delete(idOrName);
+          byName.set(idOrName, { space, at: now() });
+          // Maps iterate in insertion order: the first name is the one loaded longest ago.
+          if (byName.size > MAX_NAMES) byName.delete(byName.keys().next().value as string);
+        }
         return space;
       })
       .finally(() => {

@@ -92,6 +92,16 @@ describe("cached key spaces", () => {
     expect(await loadedAgain("trumpet")).toMatchObject({ name: "trumpet" });
   });
 
+  it("keeps at most 1,024 names, dropping the one loaded longest ago", async () => {
+    const { spaces, pending, settleAll } = setup();
+    for (let i = 0; i <= 1024; i++) spaces.get(`space-${i}`);
+    await settleAll();
+    expect(spaces.get("space-1024")).toMatchObject({ name: "space-1024" });
+    expect(spaces.get("space-1")).toMatchObject({ name: "space-1" });
+    expect(spaces.get("space-0")).toBeInstanceOf(Promise);
+    expect(pending.map((p) => p.name)).toEqual(["space-0"]);
+  });
+
   it("shares and caches the list of every key space", async () => {
     const { spaces, loadAlls, advance } = setup();
     await Promise.all([spaces.all(), spaces.all(), spaces.all()]);
