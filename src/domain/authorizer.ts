@@ -1,5 +1,6 @@
 import type { RateLimiter } from "../ratelimit/limiter.js";
-import { type ApprovalGate, gateApproval } from "./approvals.js";
+import { type Admission, admitWithin, approveThenAdmit } from "./admission.js";
+import type { ApprovalGate } from "./approvals.js";
 import type { Authorizer, CheckRequest } from "./check-request.js";
 import { type Presented, readCredential } from "./credentials.js";
 import { after } from "./deadline.js";
@@ -7,7 +8,6 @@ import { type Digester, digestsEqual } from "./digest.js";
 import { identityOf } from "./identity.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
-import { applyLimits, type LimitOutcome } from "./limits.js";
 import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
@@ -229,64 +229,6 @@ function judge(
   };
   if (scopes.kind === "approval") return approveThenAdmit(o, req, admit, scopes.scope);
   return admitWithin(o, admit);
-}
-
-/** What an allow still waits on once the key and its scopes passed: approval, then the rate limits. */
-interface Admission {
-  entry: KeyEntry;
-  space: KeySpace;
-  cost: number;
-  warnings: string[];
-  /** The verdict to answer with; its limits are filled in once the buckets have been charged. */
-  allow: Extract<Verdict, { kind: "allow" }>;
-}
-
-async function approveThenAdmit(
-  o: AuthorizerOptions,
-  req: CheckRequest,
-  admit: Admission,
-  scope: string,
-): Promise<Verdict> {
-  const { entry, space } = admit;
-  const gate = await gateApproval(
-    o.approvals,
-    o.approvalHeader ?? "x-keymesh-approval",
-    req,
-    {
-      keyId: entry.key.id,
-      workspaceId: entry.workspace.id,
-      keySpaceId: space.id,
-      credentialHeaders: space.credentialSources.map((s) =>
-        s.kind === "header" ? s.header : "authorization",
-      ),
-    },
-    scope,
-  );
-  if (gate.kind === "refused") return deny("insufficient_scope", gate.message);
-  if (gate.kind !== "pass") {
-    const verdict = deny(
-      "approval_required",
-      `the scope ${scope} needs a human approval; the request was queued`,
-    );
-    if (gate.kind === "pending" && verdict.kind === "deny")
-      verdict.approval = { id: gate.id, status: "pending" };
-    return verdict;
-  }
-  return admitWithin(o, admit);
-}
-
-function admitWithin(o: AuthorizerOptions, admit: Admission): Decided {
-  const limited = applyLimits(o, admit.entry, admit.space, admit.cost, admit.warnings);
-  return limited instanceof Promise
-    ? limited.then((l) => admitted(o, admit, l))
-    : admitted(o, admit, limited);
-}
-
-function admitted(o: AuthorizerOptions, admit: Admission, limited: LimitOutcome): Verdict {
-  if (limited.kind === "deny") return limited;
-  o.usage.touch(admit.entry.key.id);
-  admit.allow.limits = limited.limits;
-  return admit.allow;
 }
 
 /** Creates the authorizer: it answers every request with a verdict within the deadline, and never throws. */
