@@ -1,6 +1,7 @@
 import type { Sql } from "postgres";
 import { createApprovalService } from "./admin/approvals.js";
 import { createAdminServices } from "./admin/services.js";
+import { createCachedKeySpaces } from "./cache/cached-key-spaces.js";
 import { applyChange, listenForChanges } from "./cache/invalidation.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
@@ -9,7 +10,6 @@ import { createDigester } from "./domain/digest.js";
 import type { Logger } from "./log.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
-import { createCachedKeySpaces } from "./store/cached-key-spaces.js";
 import type { Change } from "./store/db.js";
 import { createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
 import { createUsageRecorder } from "./store/usage-recorder.js";

@@ -29,11 +29,12 @@ const MISS: CacheHit = Object.freeze({ kind: "miss" });
 const UNKNOWN: CacheHit = Object.freeze({ kind: "unknown" });
 
 /**
- * The share of the TTL at whose end a hit asks to be re-read. A key in use is then replaced before it expires, so
- * none of its Checks waits on Postgres, while staleness stays bounded by the TTL. Under saturation, the Checks
- * queued behind an expired hot key's query missed their deadline.
+ * The share of a TTL at whose end an entry still in use is re-read in the background (keys here, key spaces in
+ * cached-key-spaces.ts). It is then replaced before it expires, so none of its Checks waits on Postgres, while
+ * staleness stays bounded by the TTL. Under saturation, the Checks queued behind an expired entry's query missed
+ * their deadline.
  */
-const REFRESH_SHARE = 0.2;
+export const REFRESH_SHARE = 0.2;
 
 interface Cached {
   /** Returned as is on every hit until `refreshAt`: a hit allocates nothing. */

@@ -1,6 +1,6 @@
 import type { Sql } from "postgres";
+import type { KeySpaceSource } from "../cache/cached-key-spaces.js";
 import type { KeyEntry, KeyLookup } from "../domain/key-entry.js";
-import type { KeySpaceSource } from "./cached-key-spaces.js";
 import {
   type KeyRow,
   type KeySpaceRow,
@@ -38,7 +38,7 @@ export function createPostgresKeyLookup(sql: Sql): KeyLookup {
   };
 }
 
-/** Reads key spaces from Postgres; callers cache the results (see cached-key-spaces.ts). */
+/** Reads key spaces from Postgres; callers cache the results (see src/cache/cached-key-spaces.ts). */
 export function createPostgresKeySpaces(sql: Sql): KeySpaceSource {
   return {
     async load(idOrName) {

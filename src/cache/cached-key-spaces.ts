@@ -1,5 +1,6 @@
 import type { KeySpaceDirectory } from "../domain/key-entry.js";
 import type { KeySpace } from "../domain/types.js";
+import { REFRESH_SHARE } from "./key-cache.js";
 
 /** Where cached key spaces come from: Postgres in production (createPostgresKeySpaces), a fake in tests. */
 export interface KeySpaceSource {
@@ -7,18 +8,14 @@ export interface KeySpaceSource {
   loadAll(): Promise<KeySpace[]>;
 }
 
-/**
- * The share of the TTL at whose end a key space in use is reloaded in the background, as the key cache does for
- * keys: every Check names its key space, so an expired one used to send every Check of that moment to Postgres.
- */
-const REFRESH_SHARE = 0.2;
-
 /** Names kept at most. Callers name key spaces (a KeyVerify caller may send any), and unknown names are kept too. */
 const MAX_NAMES = 1024;
 
 /**
  * Caches key spaces in process. Concurrent loads of one key space share one query, a key space in use is reloaded
- * before it expires, and a load that began before `invalidate` (a change notification) does not fill the cache.
+ * before it expires (see REFRESH_SHARE: every Check names its key space, so an expired one sent every Check of
+ * that moment to Postgres), and a load that began before `invalidate` (a change notification) does not fill the
+ * cache.
  */
 export function createCachedKeySpaces(
   source: KeySpaceSource,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { createCachedKeySpaces, type KeySpaceSource } from "../../src/cache/cached-key-spaces.js";
 import type { KeySpace } from "../../src/domain/types.js";
-import { createCachedKeySpaces, type KeySpaceSource } from "../../src/store/cached-key-spaces.js";
 
 const TTL = 10_000;
 const space = (name: string) => ({ id: `ks_${name}`, name }) as KeySpace;
