@@ -206,14 +206,31 @@ export function mostConstrained(limits: readonly LimitStatus[]): LimitStatus | u
   return best;
 }
 
+/** Names of the x-ratelimit-* headers, in the order responses carry them. */
+export const RATE_LIMIT_HEADER_NAMES = [
+  "x-ratelimit-limit",
+  "x-ratelimit-remaining",
+  "x-ratelimit-reset",
+] as const;
+
+/**
+ * The x-ratelimit-* values of the most constrained bucket as whole numbers, in RATE_LIMIT_HEADER_NAMES order;
+ * undefined without limits.
+ */
+export function rateLimitFigures(limits: readonly LimitStatus[]): [number, number, number] | undefined {
+  const l = mostConstrained(limits);
+  if (!l) return undefined;
+  return [wholeNonNegative(l.limit), wholeNonNegative(l.remaining), Math.ceil(wholeNonNegative(l.resetAt))];
+}
+
 /** The x-ratelimit-* headers of the most constrained bucket, in the order responses carry them; none without limits. */
 export function rateLimitHeaders(limits: readonly LimitStatus[]): [string, string][] {
-  const l = mostConstrained(limits);
-  if (!l) return [];
+  const figures = rateLimitFigures(limits);
+  if (!figures) return [];
   return [
-    ["x-ratelimit-limit", String(wholeNonNegative(l.limit))],
-    ["x-ratelimit-remaining", String(wholeNonNegative(l.remaining))],
-    ["x-ratelimit-reset", String(Math.ceil(wholeNonNegative(l.resetAt)))],
+    [RATE_LIMIT_HEADER_NAMES[0], String(figures[0])],
+    [RATE_LIMIT_HEADER_NAMES[1], String(figures[1])],
+    [RATE_LIMIT_HEADER_NAMES[2], String(figures[2])],
   ];
 }
 

@@ -45,6 +45,14 @@ describe("createCheckHandler answering allows", () => {
       ],
     ],
     [
+      "writes limit figures too large for exact digits the way the reference encoder spells them",
+      [
+        allow({ identity: frozen, limits: [limit({ limit: 1e21, remaining: 2 ** 53 })] }),
+        allow({ identity: frozen, limits: [limit({ limit: Number.MAX_SAFE_INTEGER, resetAt: 1e300 })] }),
+        allow({ identity: frozen, limits: [limit({ remaining: 1.5, resetAt: Number.POSITIVE_INFINITY })] }),
+      ],
+    ],
+    [
       "re-encodes the fixed part when the same identity strips another header, or none",
       [
         allow({ identity: frozen, stripHeaders: ["authorization"] }),

@@ -12,7 +12,14 @@ import {
 } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { StatusCode } from "../../../gen/envoy/type/v3/http_status_pb.js";
 import { type Decision, VOLATILE_HEADERS } from "../decision.js";
-import { headerOptionsSize, varintSize, writeHeaderOptions, writeVarint } from "./header-option-wire.js";
+import {
+  headerOptionsSize,
+  integerOptionsSize,
+  varintSize,
+  writeHeaderOptions,
+  writeIntegerOptions,
+  writeVarint,
+} from "./header-option-wire.js";
 
 type Header = [string, string];
 
@@ -84,6 +91,21 @@ export function completeCheckResponse(
   if (varying.length > 0) return assemble(fixed, varying);
   fixed.whole ??= assemble(fixed, varying);
   return fixed.whole;
+}
+
+/**
+ * completeCheckResponse for volatile headers whose values are whole numbers (the rate-limit headers): `names` are the
+ * headers' pre-encoded ASCII names, `values` pass allWriteableIntegers. The bytes equal those of the decimal strings.
+ */
+export function completeCheckResponseWithIntegers(
+  fixed: FixedCheckResponse,
+  names: readonly Uint8Array[],
+  values: readonly number[],
+): Uint8Array {
+  const extra = integerOptionsSize(names, values);
+  const out = frame(fixed, extra);
+  writeIntegerOptions(out, out.length - extra, optionsField(fixed), names, values);
+  return out;
 }
 
 /** Encodes decisions, reusing the bytes of the part that does not change between requests. */
@@ -256,15 +278,25 @@ function encodeFixed(decision: Decision, fixed: Header[]): Cached {
 /** head ‖ tag(field, LEN) ‖ varint(|inner|+|volatile|) ‖ inner ‖ volatile headers, written into one buffer. */
 function assemble(entry: FixedCheckResponse, varying: readonly (readonly [string, string])[]): Uint8Array {
   const extra = headerOptionsSize(varying);
+  const out = frame(entry, extra);
+  writeHeaderOptions(out, out.length - extra, optionsField(entry), varying);
+  return out;
+}
+
+/** A buffer holding head, tag, length and inner, with the last `extra` bytes left for the volatile headers. */
+function frame(entry: FixedCheckResponse, extra: number): Buffer {
   const length = entry.inner.length + extra;
-  // allocUnsafe takes small buffers from Node's pool; every byte is written below.
+  // allocUnsafe takes small buffers from Node's pool; the caller writes the `extra` bytes left at the end.
   const out = Buffer.allocUnsafe(entry.head.length + 1 + varintSize(length) + length);
   out.set(entry.head, 0);
   let pos = entry.head.length;
   out[pos++] = (entry.field << 3) | 2;
   pos = writeVarint(out, pos, length);
   out.set(entry.inner, pos);
-  // OkHttpResponse.response_headers_to_add is field 6, DeniedHttpResponse.headers field 2.
-  writeHeaderOptions(out, pos + entry.inner.length, entry.field === 3 ? 6 : 2, varying);
   return out;
+}
+
+/** OkHttpResponse.response_headers_to_add is field 6, DeniedHttpResponse.headers field 2. */
+function optionsField(entry: FixedCheckResponse): number {
+  return entry.field === 3 ? 6 : 2;
 }

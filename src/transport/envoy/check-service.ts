@@ -4,6 +4,8 @@ import type { Identity, Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 import {
   type DecisionOptions,
+  RATE_LIMIT_HEADER_NAMES,
+  rateLimitFigures,
   rateLimitHeaders,
   resolveDecisionOptions,
   UNAVAILABLE_MESSAGE,
@@ -12,6 +14,7 @@ import {
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./check-decode.js";
 import {
   completeCheckResponse,
+  completeCheckResponseWithIntegers,
   createCheckResponseEncoder,
   type FixedCheckResponse,
   prepareCheckResponse,
@@ -19,9 +22,13 @@ import {
 } from "./check-response.js";
 import { bufferSerializers } from "./grpc-util.js";
 import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, decideWithin } from "./guard.js";
+import { allWriteableIntegers } from "./header-option-wire.js";
 
 /** The gRPC path Envoy's ext_authz filter calls. */
 export const CHECK_METHOD_PATH = "/envoy.service.auth.v3.Authorization/Check";
+
+/** The rate-limit header names as bytes, encoded once. */
+const RATE_LIMIT_NAME_BYTES: readonly Uint8Array[] = RATE_LIMIT_HEADER_NAMES.map((name) => Buffer.from(name));
 
 /** Distinct denial answers kept encoded; there are a handful of reasons, and messages vary only by scope name. */
 const MAX_CACHED_DENIALS = 256;
@@ -94,7 +101,12 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
       hit = { strip: [...verdict.stripHeaders], fixed: prepareCheckResponse(decision) };
       allows.set(verdict.identity, hit);
     }
-    return completeCheckResponse(hit.fixed, rateLimitHeaders(verdict.limits));
+    // Limit figures go straight from numbers to bytes: every limited allow pays for these headers.
+    const figures = rateLimitFigures(verdict.limits);
+    if (!figures) return completeCheckResponse(hit.fixed, []);
+    return allWriteableIntegers(figures)
+      ? completeCheckResponseWithIntegers(hit.fixed, RATE_LIMIT_NAME_BYTES, figures)
+      : completeCheckResponse(hit.fixed, rateLimitHeaders(verdict.limits));
   };
   const build = (verdict: Verdict): CheckOutcome => {
     if (
