@@ -11,7 +11,7 @@ export interface BenchOptions {
   warmupRequests: number;
   /** Requests per measured throughput run. */
   measuredRequests: number;
-  /** Interleaved rounds over all scenarios; each scenario's best round is reported. */
+  /** Interleaved rounds over all scenarios; each scenario's best round, and its median ratio per round, are reported. */
   rounds: number;
   /** h2load connections (-c). */
   clients: number;
@@ -53,10 +53,11 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   return {
     quick,
     ...shape,
-    // Three rounds, not two: back-to-back runs of the same server differ by up to ~15% on this box.
-    rounds: 3,
+    // Five short rounds rather than three long ones, in the same time: back-to-back runs of the same server differ
+    // by up to ~25% on this box, and the per-round ratio to the baseline needs several rounds for its median.
+    rounds: 5,
     warmupRequests: 20_000,
-    measuredRequests: 200_000,
+    measuredRequests: 120_000,
     idleRequests: 10_000,
     latencySeconds: 10,
     // p99 of one 10 s run moves by tens of percent with a single GC pause or a noisy neighbour.

@@ -26,6 +26,10 @@ export interface ScenarioResult {
     best: Round;
     rounds: Round[];
     xBaseline: number;
+    /** Each round's req/s over the baseline's req/s in the same round, in round order. */
+    roundXBaseline: number[];
+    /** The median of roundXBaseline: the ratio least moved by drift in machine speed between rounds. */
+    medianRoundXBaseline: number;
     /** The least server CPU per check over the rounds (the least disturbed), and the baseline's over it. */
     cpuUsPerCheck: number;
     helperCpuUsPerCheck: number;
@@ -79,14 +83,15 @@ export function toMarkdown(r: BenchResults): string {
     "",
     `Throughput: ${r.method}. Latencies in ms; throughput-run latencies include queueing at saturation.`,
     "",
-    "| scenario | req/s | ×baseline | CPU µs/check | CPU ×baseline | p50 ms | p99 ms | other CPU |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | req/s | ×baseline | round ×baseline (median) | CPU µs/check | CPU ×baseline | p50 ms | p99 ms | other CPU |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...r.scenarios.map((s) => {
       const t = s.throughput;
       const b = t.best;
       const helper = t.helperCpuUsPerCheck > 0 ? ` (+${t.helperCpuUsPerCheck.toFixed(1)} Redis)` : "";
       return (
-        `| ${s.name} | ${int(b.rps)} | ${t.xBaseline.toFixed(2)} | ${t.cpuUsPerCheck.toFixed(1)}${helper} ` +
+        `| ${s.name} | ${int(b.rps)} | ${t.xBaseline.toFixed(2)} | ${t.medianRoundXBaseline.toFixed(2)} ` +
+        `| ${t.cpuUsPerCheck.toFixed(1)}${helper} ` +
         `| ${t.cpuXBaseline.toFixed(2)} | ${ms(b.p50)} | ${ms(b.p99)} | ${b.otherCpuPct}% |`
       );
     }),

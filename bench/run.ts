@@ -61,11 +61,15 @@ function assertClean(what: string, r: H2loadResult, requests: number): void {
 const serverPids = (running: Running[]): number[] =>
   running.flatMap((r) => [...(r.server.pid ? [r.server.pid] : []), ...(r.server.helperPids ?? [])]);
 
-/** Interleaved rounds (A B A B …) so drift in machine state hits every scenario alike; best round wins. */
+/**
+ * Interleaved rounds (A B C, B C A, C A B …) so drift in machine state hits every scenario alike: each round starts one
+ * scenario later, so none is always the one measured furthest from the baseline. Rounds are kept in round order.
+ */
 async function throughputRounds(running: Running[], options: BenchOptions): Promise<Map<string, Round[]>> {
   const rounds = new Map<string, Round[]>(running.map((r) => [r.scenario.name, []]));
   for (let round = 1; round <= options.rounds; round++) {
-    for (const { scenario, server, target } of running) {
+    const order = running.map((_, i) => running[(i + round - 1) % running.length]!);
+    for (const { scenario, server, target } of order) {
       const otherCpu = watchOtherCpu(serverPids(running));
       const cpu = watchCpuPerCheck(server.pid === undefined ? [] : [server.pid]);
       const helperCpu = watchCpuPerCheck(server.helperPids ?? []);
@@ -95,6 +99,10 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
   const leastCpu = (name: string): Round =>
     rounds.get(name)!.reduce((a, b) => (b.cpuUsPerCheck < a.cpuUsPerCheck ? b : a));
   const baselineCpu = leastCpu(BASELINE).cpuUsPerCheck;
+  // Each round's req/s over the baseline's in that same round: machine speed drifts by tens of percent over a run
+  // here, and a ratio of two rounds measured close together cancels most of it, where best-of-each does not.
+  const roundRatios = (name: string): number[] =>
+    rounds.get(name)!.map((r, i) => r.rps / rounds.get(BASELINE)![i]!.rps);
 
   const idles = new Map<string, H2loadResult>();
   for (const { scenario, target } of running) {
@@ -154,6 +162,8 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
         best: fastest,
         rounds: rounds.get(name)!,
         xBaseline: fastest.rps / capacity,
+        roundXBaseline: roundRatios(name),
+        medianRoundXBaseline: median(roundRatios(name)),
         cpuUsPerCheck: leanest.cpuUsPerCheck,
         helperCpuUsPerCheck: leanest.helperCpuUsPerCheck,
         cpuXBaseline: baselineCpu / leanest.cpuUsPerCheck,
@@ -164,6 +174,12 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
     });
   }
   return results;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function notes(): string[] {
@@ -177,7 +193,9 @@ function notes(): string[] {
       "share of all CPUs busy with work not charged to the bench's processes during that round (a few % is " +
       "kernel networking; more means another tenant competed and the round's req/s is understated).",
     "RSS includes the tsx module-hooks worker thread (about 50 MiB), as in production (`node --import tsx`).",
-    "×baseline and the fixed-load rate use the baseline measured in this same run.",
+    "×baseline and the fixed-load rate use the baseline measured in this same run. '×baseline' is the best round " +
+      "over the baseline's best round; 'round ×baseline' is the median, over rounds, of a round's req/s over the " +
+      "baseline's req/s in that same round, which cancels most of the machine's drift between rounds.",
     "CPU µs/check is the server process's user+system time (all threads, GC included) over a throughput round " +
       "divided by its checks, the least of the rounds; 'CPU ×baseline' is the baseline's figure over the " +
       "scenario's (above 1 means less work per check than the baseline). It moves far less than req/s when " +
@@ -234,7 +252,8 @@ async function main(): Promise<void> {
       node: process.version,
       h2load: version,
       method:
-        `best of ${options.rounds} interleaved rounds of ${options.measuredRequests} requests ` +
+        `best of ${options.rounds} interleaved rounds (each starting one scenario later) of ` +
+        `${options.measuredRequests} requests ` +
         `(h2load -c ${options.clients} -m ${options.streams} -t 1)`,
       options,
       notes: notes(),
