@@ -222,6 +222,18 @@ describe("decodeCheckRequest", () => {
     expect(decodeOk(bytes)).toMatchObject({ method: "GET", path: "/later" });
   });
 
+  it("reads only keymesh's own context extensions, a later entry for a key replacing an earlier one", () => {
+    const first = encode({ method: "GET" }, { "keymesh.key_space": "early", "keymesh.cost": "7" });
+    const later = encode(undefined, {
+      "keymesh.key_space": " late ",
+      "Keymesh.scope": "upper:case",
+      "keymesh.scop": "short",
+      "keymesh.scope.x": "long",
+    });
+    const req = decodeOk(new Uint8Array([...first, ...later]));
+    expect(req).toMatchObject({ keySpace: "late", cost: 7, scopes: [] });
+  });
+
   it("rejects a request without HTTP attributes", () => {
     expect(decodeCheckRequest(new Uint8Array(0))).toEqual({
       ok: false,

@@ -37,6 +37,14 @@ const HEADER_VALUE_RAW_VALUE = 3;
 const MAP_KEY = 1;
 const MAP_VALUE = 2;
 
+// The context extensions (set per route in Envoy's ext_authz filter config) that keymesh reads, as bytes.
+const EXTENSIONS: readonly Uint8Array[] = ["keymesh.key_space", "keymesh.scope", "keymesh.cost"].map((name) =>
+  Buffer.from(name),
+);
+const KEY_SPACE_EXTENSION = 0;
+const SCOPE_EXTENSION = 1;
+const COST_EXTENSION = 2;
+
 // Decoding is synchronous, so one scratch array serves every request; each request keeps an exact-size copy. A
 // plain array growing per request cost more allocation than all the rest of the decode. (Not an Int32Array: one
 // this size lives outside the V8 heap, and allocating those is slower still.) It keeps the largest size seen, which
@@ -60,7 +68,8 @@ interface State {
   /** Numbers written to `spanScratch`: key and value bounds of each header entry, in wire order; see WireHeaders. */
   spanCount: number;
   headerBytes: number;
-  extensions: Map<string, string>;
+  /** Values of the context extensions keymesh reads, in EXTENSIONS order; undefined when absent. */
+  extensions: (string | undefined)[];
   body: Uint8Array | undefined;
   rawBody: Uint8Array | undefined;
   sawHttp: boolean;
@@ -78,7 +87,7 @@ export function decodeCheckRequest(
     path: "",
     spanCount: 0,
     headerBytes: 0,
-    extensions: new Map(),
+    extensions: [undefined, undefined, undefined],
     body: undefined,
     rawBody: undefined,
     sawHttp: false,
@@ -98,12 +107,12 @@ export function decodeCheckRequest(
   if (!state.sawHttp) return { ok: false, reason: "no HTTP request attributes" };
   const body = state.rawBody ?? state.body;
   const request: CheckRequest = {
-    keySpace: state.extensions.get("keymesh.key_space")?.trim() ?? "",
-    scopes: parseScopes(state.extensions.get("keymesh.scope")),
+    keySpace: state.extensions[KEY_SPACE_EXTENSION]?.trim() ?? "",
+    scopes: parseScopes(state.extensions[SCOPE_EXTENSION]),
     method: state.method,
     path: state.path,
     headers: new WireHeaders(buf, spanScratch.slice(0, state.spanCount)),
-    cost: parseCost(state.extensions.get("keymesh.cost")),
+    cost: parseCost(state.extensions[COST_EXTENSION]),
   };
   if (body) request.body = body;
   return { ok: true, request };
@@ -131,15 +140,36 @@ function readRequest(r: Reader, state: State): void {
 
 function readExtension(r: Reader, state: State): void {
   const outer = r.enter();
-  let key = "";
-  let value = "";
+  let keyStart = 0;
+  let keyStop = 0;
+  let valueStart = 0;
+  let valueStop = 0;
   while (r.next()) {
-    if (r.isLen(MAP_KEY)) key = r.string();
-    else if (r.isLen(MAP_VALUE)) value = r.string();
-    else r.skip();
+    if (r.isLen(MAP_KEY)) {
+      r.bounds();
+      keyStart = r.start;
+      keyStop = r.stop;
+    } else if (r.isLen(MAP_VALUE)) {
+      r.bounds();
+      valueStart = r.start;
+      valueStop = r.stop;
+    } else r.skip();
   }
   r.leave(outer);
-  state.extensions.set(key, value);
+  // Only keymesh's own keys are decoded, compared byte-wise first (ASCII names: equal bytes, equal strings). As in
+  // a map, a later entry for a key replaces an earlier one.
+  for (let i = 0; i < EXTENSIONS.length; i++) {
+    if (bytesAre(r.buf, keyStart, keyStop, EXTENSIONS[i]!)) {
+      state.extensions[i] = r.text(valueStart, valueStop);
+      return;
+    }
+  }
+}
+
+function bytesAre(buf: Buffer, start: number, stop: number, expected: Uint8Array): boolean {
+  if (stop - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (buf[start + i] !== expected[i]) return false;
+  return true;
 }
 
 function readHttp(r: Reader, state: State): void {

@@ -44,7 +44,8 @@ export class Reader {
   next(): boolean {
     if (this.pos >= this.end) return false;
     const tag = this.varint();
-    this.field = Math.floor(tag / 8);
+    // A tag of up to 31 bits can take a shift; longer ones need division (field numbers go up to 2^29 - 1).
+    this.field = tag < 0x80000000 ? tag >>> 3 : Math.floor(tag / 8);
     this.wireType = tag & 7;
     if (this.field === 0) throw new Malformed("invalid field number");
     return true;
@@ -52,7 +53,15 @@ export class Reader {
 
   /** Reads a varint of up to 35 bits. */
   varint(): number {
-    // Lengths and tags fit in 32 bits; longer varints are only ever skipped.
+    // Lengths and tags fit in 32 bits; longer varints are only ever skipped. Most tags and lengths in a
+    // CheckRequest take one byte, so that case returns before the loop.
+    if (this.pos < this.end) {
+      const first = this.buf[this.pos]!;
+      if (first < 0x80) {
+        this.pos++;
+        return first;
+      }
+    }
     let result = 0;
     for (let shift = 0; shift < 35; shift += 7) {
       if (this.pos >= this.end) throw new Malformed("truncated varint");
