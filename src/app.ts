@@ -14,7 +14,7 @@ import { adminAuthInterceptor, validationInterceptor } from "./transport/connect
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import type { DecisionOptions } from "./transport/decision.js";
-import { addCheckService } from "./transport/envoy/check-service.js";
+import { addCheckService, createCheckCounters } from "./transport/envoy/check-service.js";
 import { addVerifyService } from "./transport/envoy/verify-grpc.js";
 import { createHttpAuthzHandler } from "./transport/http/authz-handler.js";
 import { verifyWithAuthorizer } from "./transport/verify-mapping.js";
@@ -51,6 +51,8 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     identityHeaderPrefix: config.identityHeaderPrefix,
     failureMode: config.failureMode,
   };
+  // Shared by the gRPC Check service, which counts, and /metrics, which reads.
+  const checkCounters = createCheckCounters();
   const authz = createHttpAuthzHandler({
     authorizer: core.authorizer,
     decisionOptions,
@@ -74,9 +76,15 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
       }
       if (url === "/metrics") {
         const m = core.metrics();
+        const decisions = (["allow", "deny", "error"] as const).map(
+          (d) => `keymesh_check_decisions_total{decision="${d}"} ${checkCounters[d]}`,
+        );
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
         res.end(
           [
+            "# HELP keymesh_check_decisions_total Envoy Check calls over gRPC, by the verdict reached; error means no decision (deadline, backend or internal failure), answered per the failure mode.",
+            "# TYPE keymesh_check_decisions_total counter",
+            ...decisions,
             "# HELP keymesh_rate_limiter_failures_total Checks whose rate limiter call failed (then handled by the failure policy).",
             "# TYPE keymesh_rate_limiter_failures_total counter",
             `keymesh_rate_limiter_failures_total ${m.limiterFailures}`,
@@ -107,6 +115,7 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
   });
   addCheckService(grpcServer, {
     authorizer: core.authorizer,
+    counters: checkCounters,
     decisionOptions,
     logger,
     deadlineMs: config.checkDeadlineMs,

@@ -139,6 +139,10 @@ describe("operations endpoints", () => {
     const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
     expect(metrics).toContain("keymesh_database_up 1");
     expect(metrics).toMatch(/keymesh_rate_limiter_failures_total \d+/);
+    // Earlier tests in this file sent allowed and denied Checks through Envoy's gRPC path.
+    expect(metrics).toMatch(/^keymesh_check_decisions_total\{decision="allow"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^keymesh_check_decisions_total\{decision="deny"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^keymesh_check_decisions_total\{decision="error"\} \d+$/m);
   });
 });
 

@@ -4,7 +4,11 @@ import { CheckRequestSchema, CheckResponseSchema } from "../../gen/envoy/service
 import type { Identity, Verdict } from "../../src/domain/verdict.js";
 import { verdictToDecision } from "../../src/transport/decision.js";
 import { encodeCheckResponse } from "../../src/transport/envoy/check-response.js";
-import { type CheckOutcome, createCheckHandler } from "../../src/transport/envoy/check-service.js";
+import {
+  type CheckOutcome,
+  createCheckCounters,
+  createCheckHandler,
+} from "../../src/transport/envoy/check-service.js";
 import { allow, deny, identity, limit } from "./fixtures.js";
 
 const request = toBinary(
@@ -122,5 +126,30 @@ describe("createCheckHandler answering without a backend", () => {
     const res =
       outcomes[0]?.kind === "response" ? fromBinary(CheckResponseSchema, outcomes[0].bytes) : undefined;
     expect(res && equals(CheckResponseSchema, res, expected(revoked))).toBe(true);
+  });
+});
+
+describe("createCheckHandler counting answers", () => {
+  it("counts each answer once by its verdict: unreadable requests as denials, missed deadlines as errors", async () => {
+    const counters = createCheckCounters();
+    const verdicts: (Verdict | "hang")[] = [
+      allow(),
+      deny("revoked"),
+      { kind: "error", message: "db down" },
+      "hang",
+    ];
+    const handle = createCheckHandler({
+      authorizer: {
+        check: () => {
+          const next = verdicts.shift()!;
+          return next === "hang" ? new Promise<Verdict>(() => {}) : next;
+        },
+      },
+      deadlineMs: 20,
+      counters,
+    });
+    for (let i = 0; i < 4; i++) await new Promise((resolve) => handle(request, undefined, resolve));
+    await new Promise((resolve) => handle(new Uint8Array([0xff, 0xff]), undefined, resolve));
+    expect(counters).toEqual({ allow: 1, deny: 2, error: 2 });
   });
 });

@@ -43,6 +43,23 @@ export interface CheckServiceOptions {
   decodeLimits?: DecodeLimits;
   /** Encoded responses kept for reuse (default 4096; 0 disables). */
   responseCacheSize?: number;
+  /** Counts every answer by decision, for /metrics. */
+  counters?: CheckCounters;
+}
+
+/**
+ * Checks answered, by the verdict reached. `error` means no decision (deadline passed, backend failed, internal
+ * failure); the failure mode then picked what Envoy was told, so these are invisible in Envoy's own allow/deny counts.
+ */
+export interface CheckCounters {
+  allow: number;
+  deny: number;
+  error: number;
+}
+
+/** Counters at zero, for createCheckHandler's `counters` option. */
+export function createCheckCounters(): CheckCounters {
+  return { allow: 0, deny: 0, error: 0 };
 }
 
 /** What one Check call produces: CheckResponse bytes, or a gRPC error under failureMode "error". */
@@ -130,12 +147,16 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
   });
   const failed = outcome({ kind: "error", message: "internal error" });
 
+  const counters = options.counters;
   const answer = (verdict: Verdict): CheckOutcome => {
     try {
       if (verdict.kind === "error") logFailure(verdict.message);
-      return outcome(verdict);
+      const result = outcome(verdict);
+      if (counters) counters[verdict.kind]++;
+      return result;
     } catch (error) {
       logFailure(error instanceof Error ? error.message : String(error));
+      if (counters) counters.error++;
       return failed;
     }
   };
@@ -145,6 +166,7 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
     if (!decoded.ok) {
       // The reason is ours (e.g. "truncated varint"); request bytes, which may hold a key, are never logged.
       logger?.debug("ext_authz request rejected as malformed", { reason: decoded.reason });
+      if (counters) counters.deny++;
       done(malformed);
       return;
     }
