@@ -17,6 +17,11 @@ export interface StartedServer {
   helperPids?: number[];
   /** A request minted after start (e.g. with a key issued by this server); overrides Scenario.request. */
   request?: Uint8Array;
+  /**
+   * Checks answered so far without a decision (deadline passed, backend failed), which h2load counts as successes;
+   * absent for servers that always decide.
+   */
+  errorVerdicts?(): Promise<number>;
   stop(): Promise<void>;
 }
 

@@ -97,6 +97,14 @@ export async function startKeymesh(
   };
 }
 
+/** keymesh's count of Checks answered without a decision, from its /metrics on `httpPort`. */
+export async function errorDecisions(httpPort: number): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const match = /^keymesh_check_decisions_total\{decision="error"\} (\d+)$/m.exec(metrics);
+  if (!match) throw new Error('keymesh /metrics has no keymesh_check_decisions_total{decision="error"}');
+  return Number(match[1]);
+}
+
 /** The key space the keymesh scenarios name in context_extensions["keymesh.key_space"]. */
 export const KEY_SPACE = "trumpet";
 

@@ -13,6 +13,8 @@ export type Round = H2loadResult & {
   cpuUsPerCheck: number;
   /** Its helpers' (redis-server's) CPU time per check, in µs; 0 without helpers. */
   helperCpuUsPerCheck: number;
+  /** Checks of this round answered without a decision; absent for servers that always decide. */
+  errorVerdicts?: number;
 };
 
 /** Everything measured for one scenario. */
@@ -43,6 +45,8 @@ export interface ScenarioResult {
     rounds: { p50?: number; p99?: number; p999?: number }[];
     /** This p99 over the baseline's; absent when either has none. */
     p99XBaseline?: number;
+    /** Checks answered without a decision over every fixed-load run; absent for servers that always decide. */
+    errorVerdicts?: number;
   };
   /** Absent when the scenario's server has no pid of its own. */
   rss?: RssGrowth;
@@ -131,10 +135,27 @@ export function toMarkdown(r: BenchResults): string {
       );
     }),
     "",
+    errorVerdictLine(r.scenarios),
+    "",
     ...r.notes.map((n) => `- ${n}`),
     "",
   ];
   return lines.join("\n");
+}
+
+/** Checks answered without a decision, per scenario that reports them, in the throughput and fixed-load runs. */
+function errorVerdictLine(scenarios: ScenarioResult[]): string {
+  const counted = scenarios.filter((s) => s.fixedLoad.errorVerdicts !== undefined);
+  if (counted.length === 0) return "No scenario reports Checks answered without a decision.";
+  const each = counted.map((s) => {
+    const throughput = s.throughput.rounds.reduce((sum, round) => sum + (round.errorVerdicts ?? 0), 0);
+    return `${s.name} ${throughput} / ${s.fixedLoad.errorVerdicts}`;
+  });
+  return (
+    "Checks answered without a decision (deadline passed or backend failed; keymesh's " +
+    '`keymesh_check_decisions_total{decision="error"}`), in the throughput rounds / the fixed-load runs: ' +
+    `${each.join(", ")}. h2load counts them as successes.`
+  );
 }
 
 /** Writes latest.json and latest.md into `dir`; returns their paths. */

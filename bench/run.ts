@@ -70,6 +70,8 @@ async function throughputRounds(running: Running[], options: BenchOptions): Prom
   for (let round = 1; round <= options.rounds; round++) {
     const order = running.map((_, i) => running[(i + round - 1) % running.length]!);
     for (const { scenario, server, target } of order) {
+      // Read outside the CPU watch, so the /metrics requests are not charged to the checks.
+      const errorsBefore = await server.errorVerdicts?.();
       const otherCpu = watchOtherCpu(serverPids(running));
       const cpu = watchCpuPerCheck(server.pid === undefined ? [] : [server.pid]);
       const helperCpu = watchCpuPerCheck(server.helperPids ?? []);
@@ -77,11 +79,15 @@ async function throughputRounds(running: Running[], options: BenchOptions): Prom
       const cpuUsPerCheck = cpu(result.succeeded);
       const helperCpuUsPerCheck = helperCpu(result.succeeded);
       const otherCpuPct = otherCpu();
+      const errorVerdicts = await errorsSince(server, errorsBefore);
       assertClean(`${scenario.name} throughput`, result, options.measuredRequests);
-      rounds.get(scenario.name)!.push({ ...result, otherCpuPct, cpuUsPerCheck, helperCpuUsPerCheck });
+      rounds
+        .get(scenario.name)!
+        .push({ ...result, otherCpuPct, cpuUsPerCheck, helperCpuUsPerCheck, ...optional(errorVerdicts) });
       console.log(
         `round ${round} ${scenario.name}: ${fmt(result)}, ${cpuUsPerCheck.toFixed(1)} µs CPU/check, ` +
-          `other CPU ${otherCpuPct}%`,
+          `other CPU ${otherCpuPct}%` +
+          (errorVerdicts ? `, ${errorVerdicts} answered without a decision` : ""),
       );
     }
   }
@@ -117,9 +123,14 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
     running.map((r) => [r.scenario.name, []]),
   );
   const offered = capacity * options.latencyLoadFraction;
+  const fixedErrors = new Map<string, number>();
   for (let round = 1; round <= options.latencyRounds; round++) {
-    for (const { scenario, target } of running) {
+    for (const { scenario, server, target } of running) {
+      const errorsBefore = await server.errorVerdicts?.();
       const result = await fixedLoad(target, options, offered, logFile(scenario.name, "latency"));
+      const errorVerdicts = await errorsSince(server, errorsBefore);
+      if (errorVerdicts !== undefined)
+        fixedErrors.set(scenario.name, (fixedErrors.get(scenario.name) ?? 0) + errorVerdicts);
       fixedRuns.get(scenario.name)!.push(result);
       console.log(
         `fixed load ${round} ${scenario.name} @ ${result.offeredRps} req/s: ${fmt(result)}, ` +
@@ -137,7 +148,12 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
     const median = medianByP99(name);
     const rounds = runs.map(({ p50, p99, p999 }) => ({ p50, p99, p999 }));
     const p99XBaseline = median.p99 !== undefined && baselineP99 ? median.p99 / baselineP99 : undefined;
-    fixed.set(name, { ...median, rounds, ...(p99XBaseline === undefined ? {} : { p99XBaseline }) });
+    fixed.set(name, {
+      ...median,
+      rounds,
+      ...(p99XBaseline === undefined ? {} : { p99XBaseline }),
+      ...optional(fixedErrors.get(name)),
+    });
   }
 
   const results: ScenarioResult[] = [];
@@ -175,6 +191,14 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
   }
   return results;
 }
+
+/** Checks the server answered without a decision since it reported `before`; undefined if it does not report them. */
+async function errorsSince(server: StartedServer, before: number | undefined): Promise<number | undefined> {
+  return before === undefined || !server.errorVerdicts ? undefined : (await server.errorVerdicts()) - before;
+}
+
+const optional = (errorVerdicts: number | undefined): { errorVerdicts?: number } =>
+  errorVerdicts === undefined ? {} : { errorVerdicts };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -4,7 +4,7 @@
  */
 import { type StartedServer, spawnServer } from "./child.js";
 import { buildCheckRequest } from "./fixtures.js";
-import { type BenchKeys, benchKeys, KEY_SPACE, stopShared } from "./keymesh.js";
+import { type BenchKeys, benchKeys, errorDecisions, KEY_SPACE, stopShared } from "./keymesh.js";
 
 export type { StartedServer } from "./child.js";
 
@@ -72,6 +72,7 @@ function keymesh(
         pid: server.pid,
         helperPids: [keys.redisPid],
         request: buildCheckRequest({ authorization: `Bearer ${key(keys)}`, keySpace: KEY_SPACE }),
+        errorVerdicts: () => errorDecisions(server.httpPort),
         // Scenarios share the process: the first stop ends it, later ones are no-ops.
         stop: stopShared,
       };
