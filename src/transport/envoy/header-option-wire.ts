@@ -26,13 +26,7 @@ export function writeHeaderOptions(
   for (const [name, value] of varying) {
     const n = Buffer.byteLength(name, "utf8");
     const v = Buffer.byteLength(value, "utf8");
-    out[pos++] = tag;
-    pos = writeVarint(out, pos, optionBodySize(n, v));
-    // HeaderValueOption.header = 1: HeaderValue { key = 1; value = 2 (omitted when empty, as proto3 does) }
-    out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, headerValueSize(n, v));
-    out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, n);
+    pos = writeOptionHead(out, pos, tag, n, v);
     pos += out.write(name, pos, "utf8");
     if (v > 0) {
       out[pos++] = (2 << 3) | 2;
@@ -80,12 +74,7 @@ export function writeIntegerOptions(
     let value = values[i]!;
     const n = name.length;
     const v = decimalDigits(value);
-    out[pos++] = tag;
-    pos = writeVarint(out, pos, optionBodySize(n, v));
-    out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, headerValueSize(n, v));
-    out[pos++] = (1 << 3) | 2;
-    pos = writeVarint(out, pos, n);
+    pos = writeOptionHead(out, pos, tag, n, v);
     out.set(name, pos);
     pos += n;
     // A decimal number is never empty, so the value field is always present and keep_empty_value never needed.
@@ -112,6 +101,20 @@ function decimalDigits(n: number): number {
   let digits = 1;
   for (; n >= 10; n = Math.floor(n / 10)) digits++;
   return digits;
+}
+
+/**
+ * Writes one option's tag and lengths up to its header name, for a name of `n` bytes and a value of `v`; returns
+ * where the name goes.
+ */
+function writeOptionHead(out: Uint8Array, pos: number, tag: number, n: number, v: number): number {
+  out[pos++] = tag;
+  pos = writeVarint(out, pos, optionBodySize(n, v));
+  // HeaderValueOption.header = 1: HeaderValue { key = 1; value = 2 (omitted when empty, as proto3 does) }
+  out[pos++] = (1 << 3) | 2;
+  pos = writeVarint(out, pos, headerValueSize(n, v));
+  out[pos++] = (1 << 3) | 2;
+  return writeVarint(out, pos, n);
 }
 
 function headerValueSize(n: number, v: number): number {
