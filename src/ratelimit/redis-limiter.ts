@@ -40,7 +40,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   const prefix = options.keyPrefix ?? "km:rl:";
   if (/[{}]/.test(prefix)) throw new RangeError("keyPrefix must not contain { or }: the tag is the hash tag");
   const owned = !options.client;
-  const client = options.client ?? connect(options, timeoutMs);
+  const client = options.client ?? connect(options);
   if (owned) {
     // Each failed consume already rejects with its cause; without a listener ioredis would print every
     // reconnect attempt to stderr.
@@ -63,7 +63,7 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
         return scripting.evalBuffer(CONSUME_LUA, keys.length, ...keys, args);
       });
     },
-    // ioredis's commandTimeout covers one command; the batch deadline also bounds the NOSCRIPT fallback.
+    // The one deadline of every script call, the NOSCRIPT fallback included.
     { timeoutMs, timeoutMessage },
   );
   // A script's keys must share a slot on a cluster, and a request's keys share its tag; one Redis takes any mix.
@@ -176,9 +176,11 @@ interface BufferScripting {
   evalBuffer(script: string, keyCount: number, ...args: (string | Buffer)[]): Promise<unknown>;
 }
 
-function connect(options: RedisLimiterOptions, timeoutMs: number): Redis | Cluster {
+function connect(options: RedisLimiterOptions): Redis | Cluster {
+  // No ioredis commandTimeout: the batch deadline gives the same bound, and it runs after the event loop's I/O when
+  // the process was stalled (a long GC pause), so replies that arrived meanwhile are read first. ioredis's timer ran
+  // first and failed such calls open although Redis had answered, and charged, in time.
   const perConnection = {
-    commandTimeout: timeoutMs,
     // A command that lost its connection fails now; resending it after a reconnect would charge a request
     // whose caller was already told the limiter failed.
     maxRetriesPerRequest: 0,

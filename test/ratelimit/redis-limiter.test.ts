@@ -151,6 +151,28 @@ describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
     expect(await run(0)).toMatchObject({ status: SCRIPT_ALLOWED, tokens: [4] });
   });
 
+  it("accepts a reply Redis sent in time although the process stalled past the deadline before reading it", async () => {
+    const limiter = createRedisLimiter({ url: redis.url, commandTimeoutMs: 50 });
+    try {
+      await limiter.ready();
+      const tag = freshTag();
+      const pending = limiter.consume({ tag, buckets: [bucket("stall", 10)], cost: 1 });
+      // The batch goes out in the first check phase; this callback runs right after it and blocks the loop while
+      // Redis answers, as a long garbage collection would.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const until = Date.now() + 150;
+          while (Date.now() < until) {}
+          resolve();
+        }),
+      );
+      await expect(pending).resolves.toMatchObject({ allowed: true });
+      expect(await admin.exists(`km:rl:{${tag}}:stall`)).toBe(1);
+    } finally {
+      await limiter.close();
+    }
+  });
+
   it("fails only the request whose bucket Redis refuses when it shares a script call with others", async () => {
     const limiter = await connect();
     const tag = freshTag();
