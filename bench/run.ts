@@ -222,8 +222,9 @@ function notes(): string[] {
       "baseline's req/s in that same round, which cancels most of the machine's drift between rounds.",
     "CPU µs/check is the server process's user+system time (all threads, GC included) over a throughput round " +
       "divided by its checks, the least of the rounds; 'CPU ×baseline' is the baseline's figure over the " +
-      "scenario's (above 1 means less work per check than the baseline). It moves far less than req/s when " +
-      "the shared machine is busy. km-limited's Redis work is shown apart, as '+N Redis'.",
+      "scenario's (above 1 means less work per check than the baseline). It is steadier than req/s when another " +
+      "tenant competes, but it moves with the machine's own speed too (up to a quarter between rounds here). " +
+      "km-limited's Redis work is shown apart, as '+N Redis'.",
   ];
 }
 
