@@ -3,7 +3,7 @@ import { type Admission, admitWithin, approveThenAdmit } from "./admission.js";
 import type { ApprovalGate } from "./approvals.js";
 import type { Authorizer, CheckRequest } from "./check-request.js";
 import { type Presented, readCredential } from "./credentials.js";
-import { after } from "./deadline.js";
+import { settleWithin } from "./deadline.js";
 import { type Digester, digestsEqual } from "./digest.js";
 import { identityOf } from "./identity.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
@@ -235,6 +235,8 @@ function judge(
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const inflight: Inflight = new Map();
   const parsed = createPresentedMemo(options.digest);
+  const lateMessage = `no decision within ${options.deadlineMs} ms`;
+  const tooLate = (): Verdict => ({ kind: "error", message: lateMessage });
   return {
     deadlineMs: options.deadlineMs,
     check(request) {
@@ -242,26 +244,15 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       try {
         decided = decide(options, inflight, parsed, request);
       } catch (error) {
-        return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+        return failed(error);
       }
-      if (!(decided instanceof Promise)) return decided;
-      const pending = decided;
-      // One promise and a queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
-      return new Promise<Verdict>((resolve) => {
-        const deadline = after(options.deadlineMs, () =>
-          resolve({ kind: "error", message: `no decision within ${options.deadlineMs} ms` }),
-        );
-        pending.then(
-          (verdict) => {
-            deadline.cancel();
-            resolve(verdict);
-          },
-          (error: unknown) => {
-            deadline.cancel();
-            resolve({ kind: "error", message: error instanceof Error ? error.message : String(error) });
-          },
-        );
-      });
+      return decided instanceof Promise
+        ? settleWithin(decided, options.deadlineMs, tooLate, failed)
+        : decided;
     },
   };
+}
+
+function failed(error: unknown): Verdict {
+  return { kind: "error", message: error instanceof Error ? error.message : String(error) };
 }

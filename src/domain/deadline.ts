@@ -121,3 +121,37 @@ export function after(ms: number, fire: () => void): Deadline {
   }
   return queue.add(fire);
 }
+
+/**
+ * Settles like `promise` unless `ms` pass first, then with `onTimeout()` (a throw rejects). A rejection of `promise`
+ * settles with `onError(error)` when given (it must not throw), else passes through. The deadline is cancelled
+ * either way, and whichever comes second is ignored. One promise and a queued deadline, not Promise.race over a
+ * per-call setTimeout: this runs per Check.
+ */
+export function settleWithin<T>(
+  promise: PromiseLike<T>,
+  ms: number,
+  onTimeout: () => T,
+  onError?: (error: unknown) => T,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const deadline = after(ms, () => {
+      try {
+        resolve(onTimeout());
+      } catch (error) {
+        reject(error);
+      }
+    });
+    promise.then(
+      (value) => {
+        deadline.cancel();
+        resolve(value);
+      },
+      (error: unknown) => {
+        deadline.cancel();
+        if (onError) resolve(onError(error));
+        else reject(error);
+      },
+    );
+  });
+}

@@ -1,5 +1,5 @@
 import { Cluster, Redis } from "ioredis";
-import { after } from "../domain/deadline.js";
+import { settleWithin } from "../domain/deadline.js";
 import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
@@ -111,10 +111,12 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     }
     clock.raise(upperBoundMs, receivedAtMs);
     const offsetMs = Math.max(clock.estimate(), upperBoundMs);
-    return withTimeout(
+    return settleWithin(
       attempt(request, sentAtMs, offsetMs).then((again) => settle(request, again, sentAtMs, true)),
       leftMs,
-      timeoutMessage,
+      () => {
+        throw new Error(timeoutMessage);
+      },
     );
   }
 
@@ -158,7 +160,9 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
       closed = true;
       if (!owned) return;
       try {
-        await withTimeout(client.quit(), 1000, "quit timed out");
+        await settleWithin(client.quit(), 1000, () => {
+          throw new Error("quit timed out");
+        });
       } catch {
         // QUIT cannot reach a down or stalled Redis; dropping the socket also stops reconnecting.
         client.disconnect();
@@ -209,23 +213,5 @@ function connect(options: RedisLimiterOptions): Redis | Cluster {
     // about a quarter and doubled the rate.
     enableAutoPipelining: false,
     retryStrategy: (times) => Math.min(50 * times, 1000),
-  });
-}
-
-/** Rejects with `message` after `ms`, cancelling the deadline either way; a late settle of `promise` is ignored. */
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  // A queued deadline, not Promise.race over a per-call setTimeout: consume runs on every rate-limited Check.
-  return new Promise<T>((resolve, reject) => {
-    const deadline = after(ms, () => reject(new Error(message)));
-    promise.then(
-      (value) => {
-        deadline.cancel();
-        resolve(value);
-      },
-      (error: unknown) => {
-        deadline.cancel();
-        reject(error);
-      },
-    );
   });
 }

@@ -90,3 +90,40 @@ describe("deadline.after", () => {
     expect(fired).toEqual([1, 2]);
   });
 });
+
+describe("deadline.settleWithin", () => {
+  const never = new Promise<string>(() => {});
+
+  it("settles with the promise when it comes first, and ignores the deadline after", async () => {
+    let timedOut = false;
+    const value = await deadline.settleWithin(Promise.resolve("in time"), 20, () => {
+      timedOut = true;
+      return "late";
+    });
+    await new Promise((r) => setTimeout(r, 40));
+    expect(value).toBe("in time");
+    expect(timedOut).toBe(false);
+  });
+
+  it("settles with onTimeout's value once the time is up, or rejects with what it throws", async () => {
+    await expect(deadline.settleWithin(never, 10, () => "late")).resolves.toBe("late");
+    await expect(
+      deadline.settleWithin(never, 10, () => {
+        throw new Error("timed out");
+      }),
+    ).rejects.toThrow("timed out");
+  });
+
+  it("passes a rejection through, or maps it with onError when given", async () => {
+    const failing = () => Promise.reject(new Error("boom"));
+    await expect(deadline.settleWithin(failing(), 1000, () => "late")).rejects.toThrow("boom");
+    await expect(
+      deadline.settleWithin(
+        failing(),
+        1000,
+        () => "late",
+        (e) => `mapped ${(e as Error).message}`,
+      ),
+    ).resolves.toBe("mapped boom");
+  });
+});
