@@ -12,7 +12,7 @@ import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
 import type { KeySpace } from "./types.js";
-import type { DenyReason, LimitStatus, Verdict } from "./verdict.js";
+import { type DenyReason, errorVerdict, type LimitStatus, type Verdict } from "./verdict.js";
 
 /** A cache the authorizer reads through; see src/cache/key-cache.ts. */
 export interface EntryCache {
@@ -244,15 +244,11 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       try {
         decided = decide(options, inflight, parsed, request);
       } catch (error) {
-        return failed(error);
+        return errorVerdict(error);
       }
       return decided instanceof Promise
-        ? settleWithin(decided, options.deadlineMs, tooLate, failed)
+        ? settleWithin(decided, options.deadlineMs, tooLate, errorVerdict)
         : decided;
     },
   };
-}
-
-function failed(error: unknown): Verdict {
-  return { kind: "error", message: error instanceof Error ? error.message : String(error) };
 }

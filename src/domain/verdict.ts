@@ -70,3 +70,8 @@ export type Verdict =
       kind: "error";
       message: string;
     };
+
+/** The verdict for a failure while deciding: the error's message (never its stack), or the thrown value as text. */
+export function errorVerdict(error: unknown): Verdict {
+  return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+}

@@ -1,5 +1,5 @@
 import { after } from "../../domain/deadline.js";
-import type { Verdict } from "../../domain/verdict.js";
+import { errorVerdict, type Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 
 /** Default time a transport waits for a verdict: well inside Envoy's 200 ms ext_authz timeout. */
@@ -22,7 +22,7 @@ export function decideWithin(
   try {
     produced = produce();
   } catch (error) {
-    done(failure(error));
+    done(errorVerdict(error));
     return;
   }
   if (!isThenable(produced)) {
@@ -32,7 +32,7 @@ export function decideWithin(
   if (selfLimitedMs !== undefined && selfLimitedMs <= deadlineMs) {
     produced.then(
       (verdict) => done(isVerdict(verdict) ? verdict : noVerdict),
-      (error: unknown) => done(failure(error)),
+      (error: unknown) => done(errorVerdict(error)),
     );
     return;
   }
@@ -54,7 +54,7 @@ export function decideWithin(
       if (settled) return;
       settled = true;
       deadline.cancel();
-      done(failure(error));
+      done(errorVerdict(error));
     },
   );
 }
@@ -83,10 +83,6 @@ export function budgetMs(
 
 // Shared by every such answer, so frozen: nothing downstream may change it for the next caller.
 const noVerdict: Verdict = Object.freeze({ kind: "error", message: "the authorizer returned no verdict" });
-
-function failure(error: unknown): Verdict {
-  return { kind: "error", message: error instanceof Error ? error.message : String(error) };
-}
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
