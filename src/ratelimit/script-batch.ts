@@ -69,8 +69,7 @@ export function createScriptBatcher<R extends BatchedRequest>(
         // A loop stalled past the deadline before the batch went out: its callers are told it failed, so it must
         // never be sent (Redis would charge them).
         if (queued.get(group) === batch) queued.delete(group);
-        const error = new Error(timeoutMessage);
-        for (const p of batch.requests) p.reject(error);
+        rejectAll(batch.requests, new Error(timeoutMessage));
       });
     }
     return batch;
@@ -81,8 +80,7 @@ export function createScriptBatcher<R extends BatchedRequest>(
     // turn's I/O (see deadline.ts), which may be this flush. Its callers are about to be told it failed.
     if (Date.now() >= dueAt) {
       deadline?.cancel();
-      const error = new Error(timeoutMessage);
-      for (const p of batch) p.reject(error);
+      rejectAll(batch, new Error(timeoutMessage));
       return;
     }
     // A hot key is in most requests of a batch: it is sent once, and the script reads and writes it once.
@@ -107,15 +105,14 @@ export function createScriptBatcher<R extends BatchedRequest>(
       (reply) => {
         deadline?.cancel();
         if (!Array.isArray(reply) || reply.length !== batch.length) {
-          const error = new Error("rate limiter: malformed script reply");
-          for (const p of batch) p.reject(error);
+          rejectAll(batch, new Error("rate limiter: malformed script reply"));
           return;
         }
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(reply[i]);
       },
       (error: unknown) => {
         deadline?.cancel();
-        for (const p of batch) p.reject(error);
+        rejectAll(batch, error);
       },
     );
   };
@@ -147,4 +144,9 @@ export function createScriptBatcher<R extends BatchedRequest>(
       });
     },
   };
+}
+
+/** Fails every request of a batch with the same error: they share one script call, and so its fate. */
+function rejectAll(requests: readonly Pending<unknown>[], error: unknown): void {
+  for (const p of requests) p.reject(error);
 }
