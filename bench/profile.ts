@@ -9,7 +9,7 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { installCleanupHandlers, REPO_ROOT, type StartedServer, spawnServer, terminateAll } from "./child.js";
 import { buildCheckRequest, grpcFrame } from "./fixtures.js";
@@ -35,7 +35,8 @@ export interface Window {
   toMs: number;
 }
 
-interface CallFrame {
+/** A V8 call frame, as CPU and heap profiles give it. */
+export interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
@@ -48,7 +49,9 @@ interface CpuProfile {
 }
 
 function shortUrl(url: string): string {
-  return url.startsWith("file://") ? relative(REPO_ROOT, fileURLToPath(url)) : url;
+  // CPU profiles name files by URL; heap profiles name CommonJS files by absolute path.
+  if (url.startsWith("file://")) return relative(REPO_ROOT, fileURLToPath(url));
+  return isAbsolute(url) ? relative(REPO_ROOT, url) : url;
 }
 
 /** Self time (µs) per call frame: each sample is charged the gap to the next one. */
@@ -96,14 +99,24 @@ export function topFrames(profilePath: string, n = 15, window?: Window): Frame[]
 export function timeByPackage(profilePath: string, window?: Window): { bucket: string; pct: number }[] {
   const { frames, total } = selfTimes(profilePath, window);
   const buckets = new Map<string, number>();
-  for (const [{ functionName, url }, self] of frames) {
-    const path = shortUrl(url);
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
-    const family = path.startsWith("node:") ? path.split("/").slice(0, 2).join("/") : path;
-    const bucket = pkg ?? (family || `${functionName || "(native)"}`);
+  for (const [frame, self] of frames) {
+    const bucket = packageOf(frame);
     buckets.set(bucket, (buckets.get(bucket) ?? 0) + (self / total) * 100);
   }
   return [...buckets].map(([bucket, pct]) => ({ bucket, pct })).sort((a, b) => b.pct - a.pct);
+}
+
+/** Where a frame belongs: its npm package, its node: module family, its repo file, or its V8 pseudo-frame name. */
+export function packageOf({ functionName, url }: CallFrame): string {
+  const path = shortUrl(url);
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+  const family = path.startsWith("node:") ? path.split("/").slice(0, 2).join("/") : path;
+  return pkg ?? (family || `${functionName || "(native)"}`);
+}
+
+/** A frame as `name  path:line`, paths relative to the repo. */
+export function frameLabel({ functionName, url, lineNumber }: CallFrame): string {
+  return `${functionName || "(anonymous)"}  ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ""}`.trimEnd();
 }
 
 /**
@@ -118,7 +131,47 @@ function mainThreadProfile(dir: string, pid: number | undefined): string {
 }
 
 /** A server started with the given node flags, plus the request to drive it with. */
-type Starter = (nodeArgs: string[]) => Promise<StartedServer & { request: Uint8Array }>;
+export type Starter = (nodeArgs: string[]) => Promise<StartedServer & { request: Uint8Array }>;
+
+/** What one profiled run measured: its window in the server's own clock, its rate and the server's pid. */
+export interface LoadRun {
+  window: Window;
+  rps: number;
+  pid: number | undefined;
+}
+
+/**
+ * Starts a server with `nodeArgs`, checks its answer, warms it up and drives one measured h2load run, calling
+ * `around.begin` just before and `around.end` just after it (while the server still runs), then stops it.
+ */
+export async function runUnderLoad(
+  start: Starter,
+  nodeArgs: string[],
+  expectedCheckCode = 0,
+  around: { begin?(pid: number | undefined): void; end?(pid: number | undefined): Promise<void> } = {},
+): Promise<LoadRun> {
+  const options = benchOptions();
+  // The profile clock starts with the process; spawn time is close enough (ms) to place a multi-second run.
+  const spawnedAt = performance.now();
+  const server = await start(nodeArgs);
+  const tmp = mkdtempSync(join(os.tmpdir(), "keymesh-profile-"));
+  try {
+    const dataFile = join(tmp, "request.bin");
+    writeFileSync(dataFile, grpcFrame(server.request));
+    await assertCheck(server.port, server.request, expectedCheckCode);
+    const target = { port: server.port, dataFile };
+    await warmUp(target, options);
+    around.begin?.(server.pid);
+    const fromMs = performance.now() - spawnedAt;
+    const { rps } = await throughput(target, options, join(REPO_ROOT, "bench", "results", "profile.log"));
+    const window = { fromMs, toMs: performance.now() - spawnedAt };
+    await around.end?.(server.pid);
+    return { window, rps, pid: server.pid };
+  } finally {
+    await server.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
 
 /** Profiles `script` under load; returns the main thread's .cpuprofile and the measured run's window. */
 export function profileServer(
@@ -126,10 +179,12 @@ export function profileServer(
   request: Uint8Array = REFERENCE_REQUEST,
 ): Promise<{ path: string; window: Window; rps: number }> {
   const label = script.replace(/^.*\//, "").replace(/\.ts$/, "");
-  return profileStarted(label, async (nodeArgs) => ({
-    ...(await spawnServer(script, { nodeArgs, graceMs: 15_000 })),
-    request,
-  }));
+  return profileStarted(label, serverStarter(script, request));
+}
+
+/** Starts a bench server script (it prints LISTENING <port>) with the given node flags. */
+export function serverStarter(script: string, request: Uint8Array = REFERENCE_REQUEST): Starter {
+  return async (nodeArgs) => ({ ...(await spawnServer(script, { nodeArgs, graceMs: 15_000 })), request });
 }
 
 /** Profiles whatever `start` launches (it must pass the given node flags to the server process). */
@@ -140,31 +195,12 @@ export async function profileStarted(
 ): Promise<{ path: string; window: Window; rps: number }> {
   // A fresh directory per run, so the main-thread profile is found by pid without guessing among old files.
   const dir = join(REPO_ROOT, "bench", "results", "profiles", `${label}-${Date.now()}`);
-  const options = benchOptions();
-  // The profile clock starts with the process; spawn time is close enough (ms) to place a multi-second run.
-  const spawnedAt = performance.now();
-  const server = await start(["--cpu-prof", "--cpu-prof-dir", dir]);
-  const tmp = mkdtempSync(join(os.tmpdir(), "keymesh-profile-"));
-  let window: Window;
-  let rps: number;
-  try {
-    const dataFile = join(tmp, "request.bin");
-    writeFileSync(dataFile, grpcFrame(server.request));
-    await assertCheck(server.port, server.request, expectedCheckCode);
-    const target = { port: server.port, dataFile };
-    await warmUp(target, options);
-    const fromMs = performance.now() - spawnedAt;
-    rps = (await throughput(target, options, join(REPO_ROOT, "bench", "results", "profile.log"))).rps;
-    window = { fromMs, toMs: performance.now() - spawnedAt };
-  } finally {
-    await server.stop();
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return { path: mainThreadProfile(dir, server.pid), window, rps };
+  const run = await runUnderLoad(start, ["--cpu-prof", "--cpu-prof-dir", dir], expectedCheckCode);
+  return { path: mainThreadProfile(dir, run.pid), window: run.window, rps: run.rps };
 }
 
 /** Starts the keymesh bench setup under the profiler and picks the key of keymesh scenario `name`. */
-function keymeshStarter(name: string): { start: Starter; code: number } | undefined {
+export function keymeshStarter(name: string): { start: Starter; code: number } | undefined {
   const pick: Record<string, [(k: BenchKeys) => string, number]> = {
     "km-limited": [(k) => k.limited, 0],
     "km-unlimited": [(k) => k.unlimited, 0],
@@ -187,7 +223,8 @@ function keymeshStarter(name: string): { start: Starter; code: number } | undefi
   return { start, code: chosen[1] };
 }
 
-const SERVERS: Record<string, string> = {
+/** The bench's own servers, by the names the bench reports them under. */
+export const SERVERS: Record<string, string> = {
   baseline: "bench/baseline-server.ts",
   ceiling: "bench/ceiling-server.ts",
   "grpc-noop": "bench/grpc-noop-server.ts",
