@@ -173,17 +173,8 @@ export async function runUnderLoad(
   }
 }
 
-/** Profiles `script` under load; returns the main thread's .cpuprofile and the measured run's window. */
-export function profileServer(
-  script: string,
-  request: Uint8Array = REFERENCE_REQUEST,
-): Promise<{ path: string; window: Window; rps: number }> {
-  const label = script.replace(/^.*\//, "").replace(/\.ts$/, "");
-  return profileStarted(label, serverStarter(script, request));
-}
-
 /** Starts a bench server script (it prints LISTENING <port>) with the given node flags. */
-export function serverStarter(script: string, request: Uint8Array = REFERENCE_REQUEST): Starter {
+function serverStarter(script: string, request: Uint8Array = REFERENCE_REQUEST): Starter {
   return async (nodeArgs) => ({ ...(await spawnServer(script, { nodeArgs, graceMs: 15_000 })), request });
 }
 
@@ -200,7 +191,7 @@ export async function profileStarted(
 }
 
 /** Starts the keymesh bench setup under the profiler and picks the key of keymesh scenario `name`. */
-export function keymeshStarter(name: string): { start: Starter; code: number } | undefined {
+function keymeshStarter(name: string): { start: Starter; code: number } | undefined {
   const pick: Record<string, [(k: BenchKeys) => string, number]> = {
     "km-limited": [(k) => k.limited, 0],
     "km-unlimited": [(k) => k.unlimited, 0],
@@ -224,24 +215,30 @@ export function keymeshStarter(name: string): { start: Starter; code: number } |
 }
 
 /** The bench's own servers, by the names the bench reports them under. */
-export const SERVERS: Record<string, string> = {
+const SERVERS: Record<string, string> = {
   baseline: "bench/baseline-server.ts",
   ceiling: "bench/ceiling-server.ts",
   "grpc-noop": "bench/grpc-noop-server.ts",
 };
 
-async function main(): Promise<void> {
+/**
+ * For a command-line tool that drives one server: exits naming the apt package when h2load is missing, installs the
+ * cleanup handlers, and resolves the server named by `which` (a `km-…` scenario, one of SERVERS, or a script path).
+ */
+export function cliTarget(which: string): { start: Starter; code: number } {
   if (!h2loadVersion()) {
     console.error(`h2load not found. Install it (Debian/Ubuntu, as root):\n  ${H2LOAD_INSTALL}`);
     process.exit(1);
   }
   installCleanupHandlers();
+  return keymeshStarter(which) ?? { start: serverStarter(SERVERS[which] ?? which), code: 0 };
+}
+
+async function main(): Promise<void> {
   const which = process.argv[2] ?? "baseline";
-  const km = keymeshStarter(which);
-  const { path, window, rps } = await (km
-    ? profileStarted(which, km.start, km.code)
-    : profileServer(SERVERS[which] ?? which)
-  ).finally(terminateAll);
+  const { start, code } = cliTarget(which);
+  const label = which.replace(/^.*\//, "").replace(/\.ts$/, "");
+  const { path, window, rps } = await profileStarted(label, start, code).finally(terminateAll);
   const seconds = ((window.toMs - window.fromMs) / 1000).toFixed(1);
   console.log(`${which}: ${Math.round(rps)} req/s under the profiler (sampling slows the server)`);
   console.log(`profile: ${relative(REPO_ROOT, path)}; samples from the ${seconds} s measured run only\n`);

@@ -10,18 +10,9 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { installCleanupHandlers, REPO_ROOT, terminateAll } from "./child.js";
-import { H2LOAD_INSTALL, h2loadVersion } from "./h2load.js";
+import { REPO_ROOT, terminateAll } from "./child.js";
 import { benchOptions } from "./options.js";
-import {
-  type CallFrame,
-  frameLabel,
-  keymeshStarter,
-  packageOf,
-  runUnderLoad,
-  SERVERS,
-  serverStarter,
-} from "./profile.js";
+import { type CallFrame, cliTarget, frameLabel, packageOf, runUnderLoad } from "./profile.js";
 
 interface HeapNode {
   callFrame: CallFrame;
@@ -86,19 +77,13 @@ async function readProfile(pid: number, timeoutMs = 20_000): Promise<{ head: Hea
 }
 
 async function main(): Promise<void> {
-  if (!h2loadVersion()) {
-    console.error(`h2load not found. Install it (Debian/Ubuntu, as root):\n  ${H2LOAD_INSTALL}`);
-    process.exit(1);
-  }
-  installCleanupHandlers();
   const which = process.argv[2] ?? "baseline";
-  const km = keymeshStarter(which);
-  const start = km?.start ?? serverStarter(SERVERS[which] ?? which);
+  const { start, code } = cliTarget(which);
   const sampler = join(REPO_ROOT, "bench", "promoted-sampler.mjs");
   let profile: { head: HeapNode } | undefined;
   // Further arguments are node flags for the server, to try V8 settings (e.g. --max-semi-space-size=32).
   const nodeArgs = [...process.argv.slice(3), "--import", pathToFileURL(sampler).href];
-  const run = await runUnderLoad(start, nodeArgs, km?.code ?? 0, {
+  const run = await runUnderLoad(start, nodeArgs, code, {
     begin: (pid) => process.kill(pid!, "SIGUSR2"),
     end: async (pid) => {
       process.kill(pid!, "SIGUSR2");
