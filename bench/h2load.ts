@@ -93,6 +93,12 @@ export function latencyFromLog(path: string): {
   p99: number;
   p999: number;
 } {
+  const { sorted, non200 } = durationsFromLog(path);
+  return { count: sorted.length, non200, ...percentiles(sorted) };
+}
+
+/** The durations (ms, ascending) of an h2load --log-file's HTTP 200 rows, and the count of other rows. */
+export function durationsFromLog(path: string): { sorted: Float64Array; non200: number } {
   const text = readFileSync(path, "utf8");
   const durations: number[] = [];
   let non200 = 0;
@@ -106,12 +112,25 @@ export function latencyFromLog(path: string): {
     if (cols[1] !== "200") non200++;
     else durations.push(Number(cols[2]) / 1000);
   }
-  const count = durations.length;
-  if (count === 0) throw new Error(`${path}: no successful requests logged`);
-  const sorted = Float64Array.from(durations).sort();
-  // Nearest-rank percentile: the smallest sample with at least p of the samples at or below it.
-  const at = (p: number): number => sorted[Math.min(count - 1, Math.ceil(p * count) - 1)]!;
-  return { count, non200, p50: at(0.5), p99: at(0.99), p999: at(0.999) };
+  if (durations.length === 0) throw new Error(`${path}: no successful requests logged`);
+  return { sorted: Float64Array.from(durations).sort(), non200 };
+}
+
+/** percentiles over the durations of several runs (each ascending, as durationsFromLog gives them) taken together. */
+export function pooledPercentiles(runs: readonly Float64Array[]): { p50: number; p99: number; p999: number } {
+  const all = new Float64Array(runs.reduce((n, run) => n + run.length, 0));
+  let at = 0;
+  for (const run of runs) {
+    all.set(run, at);
+    at += run.length;
+  }
+  return percentiles(all.sort());
+}
+
+/** p50, p99 and p99.9 of ascending `sorted`, by nearest rank: the smallest sample with at least p at or below it. */
+export function percentiles(sorted: Float64Array): { p50: number; p99: number; p999: number } {
+  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+  return { p50: at(0.5), p99: at(0.99), p999: at(0.999) };
 }
 
 /** Runs h2load once (-t 1: it shares a 2-core box with the server) and parses its summary and log. */

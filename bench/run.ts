@@ -9,7 +9,13 @@ import os from "node:os";
 import { join } from "node:path";
 import { installCleanupHandlers, REPO_ROOT, type StartedServer, terminateAll } from "./child.js";
 import { grpcFrame } from "./fixtures.js";
-import { H2LOAD_INSTALL, type H2loadResult, h2loadVersion } from "./h2load.js";
+import {
+  durationsFromLog,
+  H2LOAD_INSTALL,
+  type H2loadResult,
+  h2loadVersion,
+  pooledPercentiles,
+} from "./h2load.js";
 import {
   fixedLoad,
   idle,
@@ -124,10 +130,15 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
   );
   const offered = capacity * options.latencyLoadFraction;
   const fixedErrors = new Map<string, number>();
+  // Every run's request times, pooled per scenario: one run's p99 is set by its few worst stalls, so a percentile
+  // over all runs' requests estimates the load's p99 better than any one run's.
+  const fixedDurations = new Map<string, Float64Array[]>(running.map((r) => [r.scenario.name, []]));
   for (let round = 1; round <= options.latencyRounds; round++) {
     for (const { scenario, server, target } of running) {
       const errorsBefore = await server.errorVerdicts?.();
-      const result = await fixedLoad(target, options, offered, logFile(scenario.name, "latency"));
+      const file = logFile(scenario.name, "latency");
+      const result = await fixedLoad(target, options, offered, file);
+      fixedDurations.get(scenario.name)!.push(durationsFromLog(file).sorted);
       const errorVerdicts = await errorsSince(server, errorsBefore);
       if (errorVerdicts !== undefined)
         fixedErrors.set(scenario.name, (fixedErrors.get(scenario.name) ?? 0) + errorVerdicts);
@@ -143,15 +154,19 @@ async function measure(running: Running[], options: BenchOptions): Promise<Scena
     return sorted[Math.floor((sorted.length - 1) / 2)]!;
   };
   const baselineP99 = medianByP99(BASELINE).p99;
+  const pooled = new Map([...fixedDurations].map(([name, runs]) => [name, pooledPercentiles(runs)]));
+  const baselinePooledP99 = pooled.get(BASELINE)!.p99;
   const fixed = new Map<string, ScenarioResult["fixedLoad"]>();
   for (const [name, runs] of fixedRuns) {
     const median = medianByP99(name);
     const rounds = runs.map(({ p50, p99, p999 }) => ({ p50, p99, p999 }));
     const p99XBaseline = median.p99 !== undefined && baselineP99 ? median.p99 / baselineP99 : undefined;
+    const all = pooled.get(name)!;
     fixed.set(name, {
       ...median,
       rounds,
       ...(p99XBaseline === undefined ? {} : { p99XBaseline }),
+      pooled: { ...all, p99XBaseline: all.p99 / baselinePooledP99 },
       ...optional(fixedErrors.get(name)),
     });
   }
