@@ -116,7 +116,7 @@ export function durationsFromLog(path: string): { sorted: Float64Array; non200: 
   return { sorted: Float64Array.from(durations).sort(), non200 };
 }
 
-/** percentiles over the durations of several runs (each ascending, as durationsFromLog gives them) taken together. */
+/** Percentiles over the durations of several runs (each ascending, as durationsFromLog gives them) taken together. */
 export function pooledPercentiles(runs: readonly Float64Array[]): { p50: number; p99: number; p999: number } {
   const all = new Float64Array(runs.reduce((n, run) => n + run.length, 0));
   let at = 0;

@@ -83,11 +83,15 @@ async function main(): Promise<void> {
   let profile: { head: HeapNode } | undefined;
   // Further arguments are node flags for the server, to try V8 settings (e.g. --max-semi-space-size=32).
   const nodeArgs = [...process.argv.slice(3), "--import", pathToFileURL(sampler).href];
+  const signal = (pid: number | undefined): number => {
+    if (pid === undefined) throw new Error(`${which} runs in no process of its own to sample`);
+    process.kill(pid, "SIGUSR2");
+    return pid;
+  };
   const run = await runUnderLoad(start, nodeArgs, code, {
-    begin: (pid) => process.kill(pid!, "SIGUSR2"),
+    begin: signal,
     end: async (pid) => {
-      process.kill(pid!, "SIGUSR2");
-      profile = await readProfile(pid!);
+      profile = await readProfile(signal(pid));
     },
   }).finally(terminateAll);
   if (!profile) throw new Error("no heap profile");
