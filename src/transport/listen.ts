@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { createStreamMapRecycler } from "./stream-map-recycler.js";
 
 /** A request handler both `http` and `http2` servers accept, such as the output of `connectNodeAdapter`. */
 export type HttpHandler = (
@@ -44,8 +45,11 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
   const sessions = new Set<http2.ServerHttp2Session>();
   let closing: Promise<void> | undefined;
 
+  // KeyVerify clients and browsers keep HTTP/2 connections open too (see stream-map-recycler.ts).
+  const streamMaps = createStreamMapRecycler();
   h2.on("session", (session) => {
     sessions.add(session);
+    streamMaps.watch(session);
     session.once("close", () => sessions.delete(session));
     // Sessions accepted while closing (the preface was already on its way) get a GOAWAY right away.
     if (closing) session.close();
@@ -103,6 +107,7 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
   }
 
   const close = async (): Promise<void> => {
+    streamMaps.close();
     const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
     for (const socket of sniffing) socket.destroy();
     for (const session of sessions) session.close();

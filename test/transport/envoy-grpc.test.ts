@@ -205,3 +205,12 @@ describe("ext_authz Check with failureMode error", () => {
     );
   });
 });
+
+describe("the gRPC listener's HTTP/2 connections", () => {
+  it("has every connection's stream map recycled, so that a long-lived Envoy connection does not feed the old generation", async () => {
+    expect((await deny.client.check(bearer("allow"))).status?.code).toBe(0);
+    // grpc-js keeps its node:http2 servers in a private field; a release that moves them must fail here.
+    expect(deny.listener.streamMaps.watching).toBeGreaterThanOrEqual(1);
+    expect(deny.listener.streamMaps.unsupported).toBe(0);
+  });
+});
