@@ -1,12 +1,11 @@
 /**
  * Why this exists: node:http2 keeps each session's open streams in one Map for the session's life, and on a busy
  * connection that Map gains and loses an entry per request. V8 rehashes a churning Map into a new table now and
- * then, and the old table keeps a link to its successor and its entries. Once one of those tables has reached the
- * old generation, every later table, and every stream it held, is kept alive through young collections by a dead
- * old object and then promoted: under load that was 2 MB
- * per young collection, a full collection every second or two, and it lasts as long as the connection. Envoy's
- * connections to keymesh last for hours. Swapping in a fresh copy of the Map every few milliseconds ends each
- * chain before it grows (bench/results/promoted-*.txt, README "Garbage collection").
+ * then, and (judging by the effect) the old table keeps its successor and its entries reachable. Once one of those
+ * tables has reached the old generation, every later table, and every stream it held, survives young collections
+ * through a dead old object and is promoted: under load, 2 MB per young collection and a full collection every
+ * second or two, for as long as the connection lasts, and Envoy's connections to keymesh last for hours. Swapping
+ * in a fresh copy of the Map every few milliseconds ends each chain before it grows (README, "Garbage collection").
  *
  * The Map is node's internal state, found by shape, not by a public API: when a Node version stores it
  * differently, `watch` returns false and sessions run as they would without this.
@@ -21,8 +20,9 @@ export interface StreamMapRecycler {
   watch(session: object): boolean;
   /** Sessions watched now. */
   readonly watching: number;
-  /** Sessions ever watched, and whose internals were not found. */
+  /** Sessions ever watched. */
   readonly watched: number;
+  /** Sessions whose stream map was not found (a Node version that keeps it elsewhere). */
   readonly unsupported: number;
   /** Maps replaced so far. */
   readonly recycled: number;
