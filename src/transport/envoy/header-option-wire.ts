@@ -4,8 +4,7 @@ import { HeaderValueOption_HeaderAppendAction } from "../../../gen/envoy/config/
 export function headerOptionsSize(varying: readonly (readonly [string, string])[]): number {
   let total = 0;
   for (const [name, value] of varying) {
-    const optionLength = optionBodySize(Buffer.byteLength(name, "utf8"), Buffer.byteLength(value, "utf8"));
-    total += 1 + varintSize(optionLength) + optionLength;
+    total += optionSize(Buffer.byteLength(name, "utf8"), Buffer.byteLength(value, "utf8"));
   }
   return total;
 }
@@ -50,10 +49,7 @@ export function writeHeaderOptions(
  */
 export function integerOptionsSize(names: readonly Uint8Array[], values: readonly number[]): number {
   let total = 0;
-  for (let i = 0; i < names.length; i++) {
-    const optionLength = optionBodySize(names[i]!.length, decimalDigits(values[i]!));
-    total += 1 + varintSize(optionLength) + optionLength;
-  }
+  for (let i = 0; i < names.length; i++) total += optionSize(names[i]!.length, decimalDigits(values[i]!));
   return total;
 }
 
@@ -119,6 +115,12 @@ function writeOptionHead(out: Uint8Array, pos: number, tag: number, n: number, v
 
 function headerValueSize(n: number, v: number): number {
   return 1 + varintSize(n) + n + (v > 0 ? 1 + varintSize(v) + v : 0);
+}
+
+/** Bytes of one repeated HeaderValueOption for a name of `n` bytes and a value of `v`: tag, length and body. */
+function optionSize(n: number, v: number): number {
+  const body = optionBodySize(n, v);
+  return 1 + varintSize(body) + body;
 }
 
 function optionBodySize(n: number, v: number): number {
