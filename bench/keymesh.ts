@@ -30,11 +30,12 @@ export interface KeymeshServer {
 export async function startKeymesh(
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  root: string = REPO_ROOT,
 ): Promise<KeymeshServer> {
   const dataDir = mkdtempSync(join(os.tmpdir(), "keymesh-bench-data-"));
   const child = track(
     spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "serve"], {
-      cwd: REPO_ROOT,
+      cwd: root,
       env: {
         ...process.env,
         KEYMESH_DATA_DIR: dataDir,
@@ -122,11 +123,17 @@ export interface BenchKeys {
   malformed: string;
 }
 
-/** Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`), and mints the keys. */
-export async function startBench(nodeArgs: string[] = []): Promise<BenchKeys & { stop(): Promise<void> }> {
+/**
+ * Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`), from the checkout at `root`,
+ * and mints the keys.
+ */
+export async function startBench(
+  nodeArgs: string[] = [],
+  root: string = REPO_ROOT,
+): Promise<BenchKeys & { stop(): Promise<void> }> {
   const redis = await startRedisServer();
   try {
-    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs);
+    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs, root);
     const stop = async (): Promise<void> => {
       await server.stop();
       await redis.stop();
@@ -143,18 +150,22 @@ export async function startBench(nodeArgs: string[] = []): Promise<BenchKeys & {
   }
 }
 
-let shared: Promise<BenchKeys & { stop(): Promise<void> }> | undefined;
+const shared = new Map<string, Promise<BenchKeys & { stop(): Promise<void> }>>();
 
-/** Starts (once) the keymesh and redis-server every keymesh scenario shares. */
-export function benchKeys(): Promise<BenchKeys> {
-  shared ??= startBench();
-  return shared;
+/** Starts (once per checkout) the keymesh and redis-server every keymesh scenario of that checkout shares. */
+export function benchKeys(root: string = REPO_ROOT): Promise<BenchKeys> {
+  let started = shared.get(root);
+  if (!started) {
+    started = startBench([], root);
+    shared.set(root, started);
+  }
+  return started;
 }
 
-/** Stops the shared keymesh and redis-server; safe to call more than once. */
-export async function stopShared(): Promise<void> {
-  const started = shared;
-  shared = undefined;
+/** Stops the shared keymesh and redis-server of a checkout; safe to call more than once. */
+export async function stopShared(root: string = REPO_ROOT): Promise<void> {
+  const started = shared.get(root);
+  shared.delete(root);
   if (started) await (await started).stop();
 }
 

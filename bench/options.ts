@@ -2,6 +2,8 @@
  * Bench knobs. The only place under bench/ that reads the environment, so the full run's figures stay
  * reproducible and a fast smoke mode is one switch (`BENCH_QUICK=1`).
  */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 
 /** Load shape and counts for one `npm run bench` invocation. */
 export interface BenchOptions {
@@ -29,13 +31,22 @@ export interface BenchOptions {
   rssChecks: number;
   /** Checks per h2load invocation during the RSS run (keeps each run short and observable). */
   rssChunk: number;
+  /**
+   * Another checkout of keymesh (BENCH_REFERENCE_DIR, with its own node_modules): its Check runs as `ref-…`
+   * scenarios beside this tree's, so a change is compared with the code before it in the same rounds.
+   */
+  referenceDir: string | undefined;
 }
 
 /** Reads BENCH_QUICK once and returns the counts for a full or a smoke run. */
 export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === "1";
+  const referenceDir = env.BENCH_REFERENCE_DIR ? resolve(env.BENCH_REFERENCE_DIR) : undefined;
+  if (referenceDir && !existsSync(join(referenceDir, "src", "main.ts"))) {
+    throw new Error(`BENCH_REFERENCE_DIR=${referenceDir} is not a keymesh checkout (no src/main.ts)`);
+  }
   // c=4, m=32: enough in flight to saturate a single-threaded Node server while h2load (-t 1) keeps one core.
-  const shape = { clients: 4, streams: 32, latencyLoadFraction: 0.5 };
+  const shape = { clients: 4, streams: 32, latencyLoadFraction: 0.5, referenceDir };
   if (quick) {
     return {
       quick,

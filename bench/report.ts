@@ -101,6 +101,7 @@ export function toMarkdown(r: BenchResults): string {
         `| ${t.cpuXBaseline.toFixed(2)} | ${ms(b.p50)} | ${ms(b.p99)} | ${b.otherCpuPct}% |`
       );
     }),
+    ...referenceTable(r.scenarios),
     "",
     `Latency: idle = one request at a time (${int(r.options.idleRequests)} requests, -c 1 -m 1); fixed load = ` +
       `${int(r.scenarios[0]?.fixedLoad.offeredRps ?? 0)} req/s offered to every scenario ` +
@@ -146,6 +147,42 @@ export function toMarkdown(r: BenchResults): string {
     "",
   ];
   return lines.join("\n");
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * With a reference checkout (`ref-…` scenarios), each scenario beside its twin: the median over rounds of this
+ * tree's round ratio over the reference's in the same round, which cancels the machine's drift between rounds.
+ */
+function referenceTable(scenarios: ScenarioResult[]): string[] {
+  const pairs = scenarios.flatMap((s) => {
+    const ref = scenarios.find((r) => r.name === `ref-${s.name}`);
+    return ref ? [{ s, ref }] : [];
+  });
+  if (pairs.length === 0) return [];
+  return [
+    "",
+    "Against the reference checkout (`ref-…`, BENCH_REFERENCE_DIR): the median over rounds of this tree's req/s " +
+      "over the reference's in the same round, and the two pooled fixed-load p99s over each other.",
+    "",
+    "| scenario | round ×baseline | ref round ×baseline | round ×reference (median) | pooled p99 ×reference |",
+    "|---|---:|---:|---:|---:|",
+    ...pairs.map(({ s, ref }) => {
+      const perRound = s.throughput.rounds.map(
+        (round, i) => round.rps / (ref.throughput.rounds[i]?.rps ?? NaN),
+      );
+      const p99 = s.fixedLoad.pooled.p99 / ref.fixedLoad.pooled.p99;
+      return (
+        `| ${s.name} | ${s.throughput.medianRoundXBaseline.toFixed(2)} | ` +
+        `${ref.throughput.medianRoundXBaseline.toFixed(2)} | ${median(perRound).toFixed(3)} | ${p99.toFixed(2)} |`
+      );
+    }),
+  ];
 }
 
 /** Checks answered without a decision, per scenario that reports them, in the throughput and fixed-load runs. */

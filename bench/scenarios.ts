@@ -2,9 +2,10 @@
  * What `npm run bench` measures. Each scenario starts its own server and names the CheckRequest it is driven
  * with; keymesh scenarios are appended to `scenarios` and are reported against the baseline of the same run.
  */
-import { type StartedServer, spawnServer } from "./child.js";
+import { REPO_ROOT, type StartedServer, spawnServer } from "./child.js";
 import { buildCheckRequest } from "./fixtures.js";
 import { type BenchKeys, benchKeys, errorDecisions, KEY_SPACE, stopShared } from "./keymesh.js";
+import { benchOptions } from "./options.js";
 
 export type { StartedServer } from "./child.js";
 
@@ -53,19 +54,23 @@ export const referenceScenarios: Scenario[] = [
   },
 ];
 
+/** The prefix of the scenarios that run the reference checkout (BENCH_REFERENCE_DIR). */
+export const REFERENCE_PREFIX = "ref-";
+
 /** A scenario on the shared keymesh (one server, one redis-server), driven with one of its minted keys. */
 function keymesh(
   name: string,
   description: string,
   key: (keys: BenchKeys) => string,
   expectedCheckCode: number,
+  root: string = REPO_ROOT,
 ): Scenario {
   return {
     name,
     description,
     expectedCheckCode,
     async start() {
-      const keys = await benchKeys();
+      const keys = await benchKeys(root);
       const { server } = keys;
       return {
         port: server.grpcPort,
@@ -74,30 +79,43 @@ function keymesh(
         request: buildCheckRequest({ authorization: `Bearer ${key(keys)}`, keySpace: KEY_SPACE }),
         errorVerdicts: () => errorDecisions(server.httpPort),
         // Scenarios share the process: the first stop ends it, later ones are no-ops.
-        stop: stopShared,
+        stop: () => stopShared(root),
       };
     },
   };
 }
 
 /** keymesh's Check on the paths Envoy sees most; all share one keymesh + redis-server + embedded Postgres. */
-export const keymeshScenarios: Scenario[] = [
-  keymesh(
-    "km-limited",
-    "valid key, cache warm, 1 Redis token bucket (Lua script per Check)",
-    (k) => k.limited,
-    0,
-  ),
-  keymesh("km-unlimited", "valid key, cache warm, no rate limit", (k) => k.unlimited, 0),
-  keymesh(
-    "km-malformed",
-    "Bearer trpt_ key failing its checksum: 401 before any lookup",
-    (k) => k.malformed,
-    16,
-  ),
-  keymesh("km-unknown", "well-formed key never issued: 401 from the negative cache", (k) => k.unknown, 16),
-  keymesh("km-revoked", "revoked key, cache warm: 401", (k) => k.revoked, 16),
-];
+function keymeshScenariosOf(root: string, prefix: string): Scenario[] {
+  const of = (name: string, description: string, key: (keys: BenchKeys) => string, code: number) =>
+    keymesh(`${prefix}${name}`, description, key, code, root);
+  return [
+    of(
+      "km-limited",
+      "valid key, cache warm, 1 Redis token bucket (Lua script per Check)",
+      (k) => k.limited,
+      0,
+    ),
+    of("km-unlimited", "valid key, cache warm, no rate limit", (k) => k.unlimited, 0),
+    of(
+      "km-malformed",
+      "Bearer trpt_ key failing its checksum: 401 before any lookup",
+      (k) => k.malformed,
+      16,
+    ),
+    of("km-unknown", "well-formed key never issued: 401 from the negative cache", (k) => k.unknown, 16),
+    of("km-revoked", "revoked key, cache warm: 401", (k) => k.revoked, 16),
+  ];
+}
 
-/** Every scenario `npm run bench` runs, in order. */
-export const scenarios: Scenario[] = [...referenceScenarios, ...keymeshScenarios];
+/** This checkout's keymesh scenarios. */
+export const keymeshScenarios: Scenario[] = keymeshScenariosOf(REPO_ROOT, "");
+
+const referenceDir = benchOptions().referenceDir;
+
+/** Every scenario `npm run bench` runs, in order; the reference checkout's twins last, when one is given. */
+export const scenarios: Scenario[] = [
+  ...referenceScenarios,
+  ...keymeshScenarios,
+  ...(referenceDir ? keymeshScenariosOf(referenceDir, REFERENCE_PREFIX) : []),
+];
