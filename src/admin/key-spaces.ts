@@ -52,7 +52,9 @@ function check(settings: KeySpaceSettings): void {
 export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
   const transact = createTransact(sql, announce);
   async function load(id: string): Promise<KeySpaceRow> {
-    const [row] = await sql<KeySpaceRow[]>`select * from key_spaces where id = ${id} or name = ${id}`;
+    // An id wins over a name, so a key space named like another's id (the system one's) never stands in for it.
+    const [row] = await sql<KeySpaceRow[]>`
+      select * from key_spaces where id = ${id} or name = ${id} order by id = ${id} desc limit 1`;
     if (!row) throw notFound("key space", id);
     return row;
   }
