@@ -30,10 +30,7 @@ export interface App {
 /** Routes a Connect router serves. */
 function routes(core: Core, config: Config, logger: Logger) {
   return (router: ConnectRouter) => {
-    adminRoutes(
-      { admin: core.admin, approvals: core.approvals, signingSecret: core.signingSecret },
-      logger,
-    )(router);
+    adminRoutes({ admin: core.admin, approvals: core.approvals }, logger)(router);
     verifyRoutes(core.authorizer, config.failureMode)(router);
     createReflectionRoutes(
       [file_keymesh_v1_admin, file_keymesh_v1_verify],

@@ -110,7 +110,7 @@ export async function createCore(options: {
   });
   const health = probeDatabase(sql, logger);
   return {
-    admin: createAdminServices({ sql, digest, pepper: options.pepper, announce }),
+    admin: createAdminServices({ sql, digest, pepper: options.pepper, signingSecret, announce }),
     approvals: createApprovalService(sql, announce),
     signingSecret,
     outbox,

@@ -14,6 +14,7 @@ import { migrate } from "./store/migrate.js";
 import { createTeardown, type Teardown } from "./teardown.js";
 import { listenGrpc } from "./transport/envoy/listen-grpc.js";
 import { listenHttp } from "./transport/listen.js";
+import { webhookSigningSecret } from "./webhooks/sign.js";
 
 /** A running keymesh instance. */
 export interface RunningServer {
@@ -112,7 +113,9 @@ export async function bootstrapOnce(config: Config, logger: Logger): Promise<str
   try {
     const { sql, pepper } = await openDatabase(config, logger, teardown);
     await migrate(sql);
-    const issued = await createAdminServices({ sql, digest: createDigester(pepper), pepper }).bootstrap();
+    const signingSecret = webhookSigningSecret(pepper);
+    const admin = createAdminServices({ sql, digest: createDigester(pepper), pepper, signingSecret });
+    const issued = await admin.bootstrap();
     return issued?.secret;
   } finally {
     await teardown.run();

@@ -1,4 +1,6 @@
 import type { Sql } from "postgres";
+import type { AdminActor } from "../domain/admin-actor.js";
+import { authorize, authorizeCall, ROOT_KEY_SPACE_ID, ROOT_WORKSPACE_ID } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, notFound } from "./errors.js";
 import { decodePageToken, pageSize, paginate } from "./pagination.js";
@@ -24,6 +26,7 @@ interface ApprovalRow {
   id: string;
   key_id: string;
   workspace_id: string;
+  key_space_id: string;
   method: string;
   path: string;
   required_scope: string;
@@ -62,20 +65,23 @@ function toApproval(r: ApprovalRow): Approval {
 export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
   const transact = createTransact(sql, announce);
   async function decide(
-    actor: string,
+    actor: AdminActor,
     id: string,
     status: "approved" | "rejected",
     reason: string,
   ): Promise<Approval> {
+    const operation = status === "approved" ? "ApproveRequest" : "RejectRequest";
+    authorizeCall(actor, operation);
     return transact(async (tx) => {
       const [row] = await tx<ApprovalRow[]>`select * from approvals where id = ${id} for update`;
       if (!row) throw notFound("approval", id);
+      authorize(actor, operation, row.key_space_id === ROOT_KEY_SPACE_ID ? "system" : "customer");
       if (row.status !== "pending")
         throw new AdminError("failed_precondition", `the approval is ${row.status}`);
       if (row.expires_at.getTime() <= Date.now())
         throw new AdminError("failed_precondition", "the approval has expired");
       const [updated] = await tx<ApprovalRow[]>`
-        update approvals set status = ${status}, reason = ${reason}, decided_by = ${actor}, decided_at = now()
+        update approvals set status = ${status}, reason = ${reason}, decided_by = ${actor.keyId}, decided_at = now()
         where id = ${id} returning *`;
       const approval = toApproval(updated!);
       if (status === "rejected") {
@@ -104,7 +110,7 @@ export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
       await recordChange(
         tx,
         {
-          actor,
+          actor: actor.keyId,
           action: `approval.${status === "approved" ? "approve" : "reject"}`,
           targetType: "approval",
           targetId: id,
@@ -118,12 +124,17 @@ export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
 
   return {
     /** Lists approvals of a workspace, oldest first, optionally by status. */
-    async list(filter: { workspaceId: string; status: string; pageSize: number; pageToken: string }) {
+    async list(
+      actor: AdminActor,
+      filter: { workspaceId: string; status: string; pageSize: number; pageToken: string },
+    ) {
+      authorize(actor, "ListApprovals", filter.workspaceId === ROOT_WORKSPACE_ID ? "system" : "customer");
       const limit = pageSize(filter.pageSize);
       const cursor = decodePageToken(filter.pageToken);
       const rows = await sql<ApprovalRow[]>`
         select * from approvals
         where (${filter.workspaceId} = '' or workspace_id = ${filter.workspaceId})
+          and key_space_id <> ${ROOT_KEY_SPACE_ID}
           and (${filter.status} = ''
                or (${filter.status} = 'expired' and status in ('pending', 'approved') and expires_at <= now())
                or (${filter.status} in ('pending', 'approved') and status = ${filter.status} and expires_at > now())
@@ -134,9 +145,9 @@ export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
       return { approvals: page.map(toApproval), nextPageToken };
     },
     /** Approves a pending request; the client may then retry it once with the approval header. */
-    approve: (actor: string, id: string) => decide(actor, id, "approved", ""),
+    approve: (actor: AdminActor, id: string) => decide(actor, id, "approved", ""),
     /** Rejects a pending request with a reason, queueing the key's rejection webhook. */
-    reject: (actor: string, id: string, reason: string) => decide(actor, id, "rejected", reason),
+    reject: (actor: AdminActor, id: string, reason: string) => decide(actor, id, "rejected", reason),
   };
 }
 

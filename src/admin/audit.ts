@@ -1,5 +1,7 @@
 import type { Sql, TransactionSql } from "postgres";
+import type { AdminActor } from "../domain/admin-actor.js";
 import { CHANGES_CHANNEL, type Change } from "../store/db.js";
+import { authorize, permits, ROOT_KEY_SPACE_ID, ROOT_WORKSPACE_ID } from "./admin-policy.js";
 import { invalid } from "./errors.js";
 
 /** One mutation to record: who did what to which target, before and after (never a secret). */
@@ -57,14 +59,33 @@ export async function recordChange(tx: TransactionSql, entry: AuditEntry, change
   pending.get(tx)?.push(change);
 }
 
-/** Lists audit events, newest first, optionally for one target, with keyset pagination. */
+/** Whether an audit event is about a system target: the system key space or workspace, or a root key. */
+function systemEvent(sql: Sql) {
+  return sql`(target_id in (${ROOT_KEY_SPACE_ID}, ${ROOT_WORKSPACE_ID})
+    or (target_type = 'key' and ${ROOT_KEY_SPACE_ID} in (after->>'keySpaceId', before->>'keySpaceId')))`;
+}
+
+/**
+ * Lists audit events, newest first, optionally for one target, with keyset pagination. Events about system
+ * targets are listed only to a caller with admin:root; asking for one such target without it is refused.
+ */
 export async function listAuditEvents(
   sql: Sql,
+  actor: AdminActor,
   options: { targetId: string; pageSize: number; pageToken: string },
 ): Promise<{ events: AuditEvent[]; nextPageToken: string }> {
+  authorize(actor, "ListAuditEvents", "customer");
   const limit = Math.min(options.pageSize || 100, 1000);
   if (options.pageToken && !/^\d{1,19}$/.test(options.pageToken)) {
     throw invalid("page_token", "is not a token this server issued");
+  }
+  const seesSystem = permits(actor, "ListAuditEvents", "system");
+  if (options.targetId && !seesSystem) {
+    const [system] = await sql`
+      select 1 where ${options.targetId} in (${ROOT_KEY_SPACE_ID}, ${ROOT_WORKSPACE_ID})
+        or exists (select 1 from keys where id = ${options.targetId} and key_space_id = ${ROOT_KEY_SPACE_ID})
+        or exists (select 1 from audit_events where target_id = ${options.targetId} and ${systemEvent(sql)})`;
+    if (system) authorize(actor, "ListAuditEvents", "system");
   }
   const before = options.pageToken || null;
   const rows = await sql<
@@ -81,6 +102,7 @@ export async function listAuditEvents(
   >`
     select * from audit_events
     where (${options.targetId} = '' or target_id = ${options.targetId})
+      and (${seesSystem} or not ${systemEvent(sql)})
       and (${before}::bigint is null or id < ${before}::bigint)
     order by id desc limit ${limit + 1}`;
   const page = rows.slice(0, limit);

@@ -1,7 +1,9 @@
 import type { Sql } from "postgres";
+import type { AdminActor } from "../domain/admin-actor.js";
 import { unknownScope } from "../domain/scopes.js";
 import type { KeySpace } from "../domain/types.js";
 import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
+import { authorize, authorizeCall } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
@@ -11,8 +13,7 @@ import { definedFields } from "./patch.js";
 /** The settings of a key space that an operator chooses. */
 export type KeySpaceSettings = Omit<KeySpace, "id" | "createdAt">;
 
-/** The id of the system key space whose keys guard KeyAdmin. */
-export const ROOT_KEY_SPACE_ID = "ks_keymesh_root";
+export { ROOT_KEY_SPACE_ID } from "./admin-policy.js";
 
 function check(settings: KeySpaceSettings): void {
   const { format, credentialSources, scopeModel } = settings;
@@ -51,14 +52,17 @@ function check(settings: KeySpaceSettings): void {
 export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
   const transact = createTransact(sql, announce);
   async function load(id: string): Promise<KeySpaceRow> {
-    const [row] = await sql<KeySpaceRow[]>`select * from key_spaces where id = ${id} or name = ${id}`;
+    // An id wins over a name, so a key space named like another's id (the system one's) never stands in for it.
+    const [row] = await sql<KeySpaceRow[]>`
+      select * from key_spaces where id = ${id} or name = ${id} order by id = ${id} desc limit 1`;
     if (!row) throw notFound("key space", id);
     return row;
   }
 
   return {
     /** Creates a key space with the given settings. */
-    async create(actor: string, settings: KeySpaceSettings): Promise<KeySpace> {
+    async create(actor: AdminActor, settings: KeySpaceSettings): Promise<KeySpace> {
+      authorize(actor, "CreateKeySpace", "customer");
       check(settings);
       const { name, ...rest } = settings;
       return transact(async (tx) => {
@@ -71,19 +75,26 @@ export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
         const space = toKeySpace(row!);
         await recordChange(
           tx,
-          { actor, action: "key_space.create", targetType: "key_space", targetId: space.id, after: space },
+          {
+            actor: actor.keyId,
+            action: "key_space.create",
+            targetType: "key_space",
+            targetId: space.id,
+            after: space,
+          },
           { type: "key_space", id: space.id },
         );
         return space;
       });
     },
 
-    /** Applies `patch` to a key space; the system key space cannot be changed. */
-    async update(actor: string, id: string, patch: Partial<KeySpaceSettings>): Promise<KeySpace> {
+    /** Applies `patch` to a key space; the system key space cannot be changed (see ADMIN_POLICY). */
+    async update(actor: AdminActor, id: string, patch: Partial<KeySpaceSettings>): Promise<KeySpace> {
+      authorizeCall(actor, "UpdateKeySpace");
       return transact(async (tx) => {
         const [row] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${id} for update`;
         if (!row) throw notFound("key space", id);
-        if (row.system) throw new AdminError("failed_precondition", "the root key space cannot be changed");
+        authorize(actor, "UpdateKeySpace", row.system ? "system" : "customer");
         const before = toKeySpace(row);
         const next: KeySpaceSettings = { ...before, ...definedFields(patch) };
         check(next);
@@ -95,7 +106,14 @@ export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
         const after = toKeySpace(updated!);
         await recordChange(
           tx,
-          { actor, action: "key_space.update", targetType: "key_space", targetId: id, before, after },
+          {
+            actor: actor.keyId,
+            action: "key_space.update",
+            targetType: "key_space",
+            targetId: id,
+            before,
+            after,
+          },
           { type: "key_space", id },
         );
         return after;
@@ -103,12 +121,20 @@ export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
     },
 
     /** Reads a key space by id or name. */
-    async get(id: string): Promise<KeySpace> {
-      return toKeySpace(await load(id));
+    async get(actor: AdminActor, id: string): Promise<KeySpace> {
+      authorizeCall(actor, "GetKeySpace");
+      const row = await load(id);
+      authorize(actor, "GetKeySpace", row.system ? "system" : "customer");
+      return toKeySpace(row);
     },
 
     /** Lists key spaces, oldest first. */
-    async list(size: number, token: string): Promise<{ keySpaces: KeySpace[]; nextPageToken: string }> {
+    async list(
+      actor: AdminActor,
+      size: number,
+      token: string,
+    ): Promise<{ keySpaces: KeySpace[]; nextPageToken: string }> {
+      authorize(actor, "ListKeySpaces", "customer");
       const limit = pageSize(size);
       const cursor = decodePageToken(token);
       const rows = await sql<KeySpaceRow[]>`

@@ -1,12 +1,15 @@
 import type { Sql, TransactionSql } from "postgres";
+import type { AdminActor } from "../domain/admin-actor.js";
 import type { Digester } from "../domain/digest.js";
 import { mintKey } from "../domain/key-format.js";
 import { unknownScope } from "../domain/scopes.js";
 import type { Key, KeySpace, Limit, OwnerType } from "../domain/types.js";
 import { type KeyRow, type KeySpaceRow, toKey, toKeySpace, type WorkspaceRow } from "../store/rows.js";
+import { authorize, authorizeCall, authorizeGrant } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
+import { ensureRootKeyRemains, lockKey } from "./key-guards.js";
 import { createKeyQueries } from "./key-queries.js";
 import { checkOwner, checkQuota, checkWebhook, fingerprint } from "./key-rules.js";
 import type { Sealer } from "./sealer.js";
@@ -56,11 +59,6 @@ export interface KeyServiceOptions {
 /** Issues, changes, rotates, revokes and deletes keys; each call is one transaction with its audit record. */
 export function createKeyService({ sql, digest, sealer, announce = () => {} }: KeyServiceOptions) {
   const transact = createTransact(sql, announce);
-  async function lockKey(tx: TransactionSql, id: string): Promise<KeyRow> {
-    const [row] = await tx<KeyRow[]>`select * from keys where id = ${id} for update`;
-    if (!row) throw notFound("key", id);
-    return row;
-  }
 
   async function insertKey(
     tx: TransactionSql,
@@ -70,7 +68,7 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
       KeyRow,
       "id" | "digest" | "display" | "created_at" | "updated_at" | "last_used_at" | "revoked_at"
     >,
-    actor: string,
+    actor: AdminActor,
   ): Promise<IssuedKey> {
     const minted = mintKey(space.format, segment);
     const [row] = await tx<KeyRow[]>`
@@ -80,14 +78,14 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
               ${fields.name}, ${minted.display}, ${digest(minted.canonical)}, ${fields.scopes},
               ${tx.json(fields.metadata as never)}, ${fields.limits === null ? null : tx.json(fields.limits as never)},
               ${fields.rejection_webhook_url}, ${fields.expires_at}, ${fields.rotated_from_id}, ${fields.rotated_to_id},
-              ${actor})
+              ${actor.keyId})
       returning *`;
     return { key: toKey(row!), secret: minted.secret };
   }
 
   async function audited(
     tx: TransactionSql,
-    actor: string,
+    actor: AdminActor,
     action: string,
     id: string,
     before?: Key,
@@ -95,31 +93,37 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
   ) {
     await recordChange(
       tx,
-      { actor, action, targetType: "key", targetId: id, before, after },
+      { actor: actor.keyId, action, targetType: "key", targetId: id, before, after },
       { type: "key", id },
     );
   }
 
   return {
-    /** Creates a key; the secret is returned here only (or to a retry with the same idempotency key). */
+    /**
+     * Creates a key; the secret is returned here only (or to a retry with the same idempotency key). `rootKey`
+     * marks a CreateRootKey call, the only way into the system key space.
+     */
     async create(
-      actor: string,
+      actor: AdminActor,
       input: NewKey,
-      options: { allowSystem?: boolean; onlyIfFirst?: boolean } = {},
+      options: { rootKey?: boolean; onlyIfFirst?: boolean } = {},
     ): Promise<IssuedKey> {
+      const operation = options.rootKey ? "CreateRootKey" : "CreateKey";
+      authorizeCall(actor, operation);
+      if (options.rootKey) authorizeGrant(actor, input.scopes);
       checkWebhook(input.rejectionWebhookUrl);
       if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
         throw invalid("expires_at", "is in the past");
       return transact(async (tx) => {
         const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${input.keySpaceId}`;
-        if (!spaceRow || (spaceRow.system && !options.allowSystem))
-          throw notFound("key space", input.keySpaceId);
+        if (!spaceRow) throw notFound("key space", input.keySpaceId);
         const space = toKeySpace(spaceRow);
         // Locking the workspace row serialises creates per workspace, so quotas hold under racing creates.
         const [ws] = await tx<
           WorkspaceRow[]
         >`select * from workspaces where id = ${input.workspaceId} for update`;
-        if (!ws || (ws.system && !options.allowSystem)) throw notFound("workspace", input.workspaceId);
+        if (!ws) throw notFound("workspace", input.workspaceId);
+        authorize(actor, operation, spaceRow.system || ws.system ? "system" : "customer");
         if (options.onlyIfFirst) {
           const [any] =
             await tx`select 1 from keys where key_space_id = ${space.id} and workspace_id = ${ws.id} limit 1`;
@@ -184,10 +188,12 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
     },
 
     /** Changes a key's name, scopes, metadata, limits, webhook or expiry; effective on the next check. */
-    async update(actor: string, id: string, patch: KeyPatch): Promise<Key> {
+    async update(actor: AdminActor, id: string, patch: KeyPatch): Promise<Key> {
+      authorizeCall(actor, "UpdateKey");
       if (patch.rejectionWebhookUrl !== undefined) checkWebhook(patch.rejectionWebhookUrl);
       return transact(async (tx) => {
-        const row = await lockKey(tx, id);
+        const { row, root } = await lockKey(tx, actor, "UpdateKey", id);
+        if (root && patch.scopes) authorizeGrant(actor, patch.scopes);
         if (patch.scopes) {
           const [spaceRow] = await tx<KeySpaceRow[]>`select * from key_spaces where id = ${row.key_space_id}`;
           const bad = unknownScope(toKeySpace(spaceRow!).scopeModel, patch.scopes);
@@ -205,15 +211,21 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
             updated_at = now()
           where id = ${id} returning *`;
         const after = toKey(updated!);
+        if (root) await ensureRootKeyRemains(tx);
         await audited(tx, actor, "key.update", id, toKey(row), after);
         return after;
       });
     },
 
     /** Issues a new key with a new secret and public part; the old one works for the grace period (0: dies now). */
-    async rotate(actor: string, id: string, graceSeconds?: number): Promise<IssuedKey & { previous: Key }> {
+    async rotate(
+      actor: AdminActor,
+      id: string,
+      graceSeconds?: number,
+    ): Promise<IssuedKey & { previous: Key }> {
+      authorizeCall(actor, "RotateKey");
       return transact(async (tx) => {
-        const row = await lockKey(tx, id);
+        const { row, root } = await lockKey(tx, actor, "RotateKey", id);
         const old = toKey(row);
         if (old.status !== "active") throw new AdminError("failed_precondition", `the key is ${old.status}`);
         if (row.rotated_to_id) throw new AdminError("failed_precondition", "the key was already rotated");
@@ -238,6 +250,7 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
                 update keys set rotated_to_id = ${issued.key.id}, revoked_at = now(), updated_at = now()
                 where id = ${id} returning *`;
         const previous = toKey(prev!);
+        if (root) await ensureRootKeyRemains(tx);
         await audited(tx, actor, "key.rotate", id, old, previous);
         await audited(tx, actor, "key.create", issued.key.id, undefined, issued.key);
         return { ...issued, previous };
@@ -245,21 +258,24 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
     },
 
     /** Stops a key at once; it stays listed and can be activated again unchanged. */
-    async revoke(actor: string, id: string): Promise<Key> {
+    async revoke(actor: AdminActor, id: string): Promise<Key> {
+      authorizeCall(actor, "RevokeKey");
       return transact(async (tx) => {
-        const row = await lockKey(tx, id);
+        const { row, root } = await lockKey(tx, actor, "RevokeKey", id);
         const [updated] = await tx<KeyRow[]>`
           update keys set revoked_at = coalesce(revoked_at, now()), updated_at = now() where id = ${id} returning *`;
         const after = toKey(updated!);
+        if (root) await ensureRootKeyRemains(tx);
         await audited(tx, actor, "key.revoke", id, toKey(row), after);
         return after;
       });
     },
 
     /** Re-activates a revoked key with its old value; a key replaced by rotation stays dead. */
-    async activate(actor: string, id: string): Promise<Key> {
+    async activate(actor: AdminActor, id: string): Promise<Key> {
+      authorizeCall(actor, "ActivateKey");
       return transact(async (tx) => {
-        const row = await lockKey(tx, id);
+        const { row } = await lockKey(tx, actor, "ActivateKey", id);
         if (row.rotated_to_id)
           throw new AdminError("failed_precondition", "the key was rotated; use its successor");
         const [updated] = await tx<KeyRow[]>`
@@ -271,14 +287,16 @@ export function createKeyService({ sql, digest, sealer, announce = () => {} }: K
     },
 
     /** Deletes a key for good: it is revoked first, and its usage history goes with it. */
-    async delete(actor: string, id: string): Promise<void> {
+    async delete(actor: AdminActor, id: string): Promise<void> {
+      authorizeCall(actor, "DeleteKey");
       await transact(async (tx) => {
-        const row = await lockKey(tx, id);
+        const { row, root } = await lockKey(tx, actor, "DeleteKey", id);
         await tx`update keys set revoked_at = coalesce(revoked_at, now()) where id = ${id}`;
         await tx`delete from key_usage where key_id = ${id}`;
         await tx`delete from idempotency where key_id = ${id}`;
         await tx`update keys set rotated_to_id = null where rotated_to_id = ${id}`;
         await tx`delete from keys where id = ${id}`;
+        if (root) await ensureRootKeyRemains(tx);
         await audited(tx, actor, "key.delete", id, toKey(row), undefined);
       });
     },

@@ -1,7 +1,9 @@
 import type { Sql, TransactionSql } from "postgres";
+import type { AdminActor } from "../domain/admin-actor.js";
 import { randomBase32 } from "../domain/encoding.js";
 import type { Limit, Member, MemberStatus, Workspace, WorkspaceStatus } from "../domain/types.js";
 import { type MemberRow, toMember, toWorkspace, type WorkspaceRow } from "../store/rows.js";
+import { type AdminOperation, authorize, authorizeCall } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { newId } from "./ids.js";
@@ -34,15 +36,32 @@ export interface WorkspacePatch {
 /** Creates and changes workspaces and their members; every change is audited and announced. */
 export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) {
   const transact = createTransact(sql, announce);
-  async function lockWorkspace(tx: TransactionSql, id: string): Promise<WorkspaceRow> {
+  /** Locks a workspace for `operation` once the caller's scopes allow it there (see ADMIN_POLICY). */
+  async function lockWorkspace(
+    tx: TransactionSql,
+    actor: AdminActor,
+    operation: AdminOperation,
+    id: string,
+  ): Promise<WorkspaceRow> {
     const [row] = await tx<WorkspaceRow[]>`select * from workspaces where id = ${id} for update`;
-    if (!row || row.system) throw notFound("workspace", id);
+    if (!row) throw notFound("workspace", id);
+    authorize(actor, operation, row.system ? "system" : "customer");
+    return row;
+  }
+
+  /** Reads a workspace for `operation` once the caller's scopes allow it there. */
+  async function load(actor: AdminActor, operation: AdminOperation, id: string): Promise<WorkspaceRow> {
+    authorizeCall(actor, operation);
+    const [row] = await sql<WorkspaceRow[]>`select * from workspaces where id = ${id}`;
+    if (!row) throw notFound("workspace", id);
+    authorize(actor, operation, row.system ? "system" : "customer");
     return row;
   }
 
   return {
     /** Creates a workspace; a missing key segment gets a random one. */
-    async create(actor: string, input: NewWorkspace): Promise<Workspace> {
+    async create(actor: AdminActor, input: NewWorkspace): Promise<Workspace> {
+      authorize(actor, "CreateWorkspace", "customer");
       const segment = input.keySegment || randomBase32(6).toLowerCase();
       return transact(async (tx) => {
         const [taken] = await tx`select 1 from workspaces where key_segment = ${segment}`;
@@ -58,7 +77,7 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
         await recordChange(
           tx,
           {
-            actor,
+            actor: actor.keyId,
             action: "workspace.create",
             targetType: "workspace",
             targetId: workspace.id,
@@ -71,9 +90,10 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
     },
 
     /** Applies `patch` to a workspace. */
-    async update(actor: string, id: string, patch: WorkspacePatch): Promise<Workspace> {
+    async update(actor: AdminActor, id: string, patch: WorkspacePatch): Promise<Workspace> {
+      authorizeCall(actor, "UpdateWorkspace");
       return transact(async (tx) => {
-        const row = await lockWorkspace(tx, id);
+        const row = await lockWorkspace(tx, actor, "UpdateWorkspace", id);
         const before = toWorkspace(row);
         if (patch.ownerMemberId) {
           const [owner] =
@@ -92,7 +112,14 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
         const after = toWorkspace(updated!);
         await recordChange(
           tx,
-          { actor, action: "workspace.update", targetType: "workspace", targetId: id, before, after },
+          {
+            actor: actor.keyId,
+            action: "workspace.update",
+            targetType: "workspace",
+            targetId: id,
+            before,
+            after,
+          },
           { type: "workspace", id },
         );
         return after;
@@ -100,14 +127,17 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
     },
 
     /** Reads a workspace. */
-    async get(id: string): Promise<Workspace> {
-      const [row] = await sql<WorkspaceRow[]>`select * from workspaces where id = ${id} and not system`;
-      if (!row) throw notFound("workspace", id);
-      return toWorkspace(row);
+    async get(actor: AdminActor, id: string): Promise<Workspace> {
+      return toWorkspace(await load(actor, "GetWorkspace", id));
     },
 
     /** Lists workspaces, oldest first. */
-    async list(size: number, token: string): Promise<{ workspaces: Workspace[]; nextPageToken: string }> {
+    async list(
+      actor: AdminActor,
+      size: number,
+      token: string,
+    ): Promise<{ workspaces: Workspace[]; nextPageToken: string }> {
+      authorize(actor, "ListWorkspaces", "customer");
       const limit = pageSize(size);
       const cursor = decodePageToken(token);
       const rows = await sql<WorkspaceRow[]>`
@@ -120,11 +150,12 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
 
     /** Adds a member; `accountOwner` makes them the one organization keys act as. */
     async addMember(
-      actor: string,
+      actor: AdminActor,
       input: { workspaceId: string; name: string; role: string; accountOwner: boolean },
     ): Promise<Member> {
+      authorizeCall(actor, "AddMember");
       return transact(async (tx) => {
-        await lockWorkspace(tx, input.workspaceId);
+        await lockWorkspace(tx, actor, "AddMember", input.workspaceId);
         const [row] = await tx<MemberRow[]>`
           insert into members (id, workspace_id, name, role)
           values (${newId("mem")}, ${input.workspaceId}, ${input.name}, ${input.role}) returning *`;
@@ -135,7 +166,7 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
         await recordChange(
           tx,
           {
-            actor,
+            actor: actor.keyId,
             action: "member.add",
             targetType: "member",
             targetId: member.id,
@@ -149,13 +180,17 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
 
     /** Changes a member's role or status; closing a member stops their user keys. */
     async updateMember(
-      actor: string,
+      actor: AdminActor,
       id: string,
       patch: { role?: string; status?: MemberStatus },
     ): Promise<Member> {
+      authorizeCall(actor, "UpdateMember");
       return transact(async (tx) => {
-        const [row] = await tx<MemberRow[]>`select * from members where id = ${id} for update`;
+        const [row] = await tx<(MemberRow & { system: boolean })[]>`
+          select m.*, w.system from members m join workspaces w on w.id = m.workspace_id
+          where m.id = ${id} for update of m`;
         if (!row) throw notFound("member", id);
+        authorize(actor, "UpdateMember", row.system ? "system" : "customer");
         const before = toMember(row);
         const [updated] = await tx<MemberRow[]>`
           update members set role = ${patch.role ?? row.role}, status = ${patch.status ?? row.status}, updated_at = now()
@@ -163,7 +198,7 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
         const after = toMember(updated!);
         await recordChange(
           tx,
-          { actor, action: "member.update", targetType: "member", targetId: id, before, after },
+          { actor: actor.keyId, action: "member.update", targetType: "member", targetId: id, before, after },
           { type: "member", id },
         );
         return after;
@@ -171,8 +206,8 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
     },
 
     /** Lists a workspace's members. */
-    async listMembers(workspaceId: string): Promise<Member[]> {
-      await this.get(workspaceId);
+    async listMembers(actor: AdminActor, workspaceId: string): Promise<Member[]> {
+      await load(actor, "ListMembers", workspaceId);
       const rows = await sql<
         MemberRow[]
       >`select * from members where workspace_id = ${workspaceId} order by created_at, id`;

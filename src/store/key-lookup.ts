@@ -42,9 +42,10 @@ export function createPostgresKeyLookup(sql: Sql): KeyLookup {
 export function createPostgresKeySpaces(sql: Sql): KeySpaceSource {
   return {
     async load(idOrName) {
-      const [row] = await sql<
-        KeySpaceRow[]
-      >`select * from key_spaces where id = ${idOrName} or name = ${idOrName}`;
+      // An id wins over a name: a key space named like the system key space's id must never stand in for it.
+      const [row] = await sql<KeySpaceRow[]>`
+        select * from key_spaces where id = ${idOrName} or name = ${idOrName}
+        order by id = ${idOrName} desc limit 1`;
       return row && toKeySpace(row);
     },
     async loadAll() {

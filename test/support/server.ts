@@ -3,6 +3,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { inject } from "vitest";
 import { KeyAdmin } from "../../gen/keymesh/v1/admin_pb.js";
 import { KeyVerify } from "../../gen/keymesh/v1/verify_pb.js";
+import { internalActor } from "../../src/admin/admin-policy.js";
 import { loadConfig } from "../../src/config.js";
 import { silentLogger } from "../../src/log.js";
 import { type RunningServer, startServer } from "../../src/server.js";
@@ -63,7 +64,7 @@ export async function startTestServer(
     );
   };
   if (!rootKey) {
-    const issued = await server.core.admin.createRootKey("test", "test root", ["admin:root"]);
+    const issued = await server.core.admin.createRootKey(internalActor("test"), "test root", ["admin:root"]);
     rootKey = issued.secret;
   }
   return {

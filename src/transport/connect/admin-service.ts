@@ -2,12 +2,11 @@ import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/con
 import * as api from "../../../gen/keymesh/v1/admin_pb.js";
 import { KeyStatus, MemberStatus, OwnerType, WorkspaceStatus } from "../../../gen/keymesh/v1/types_pb.js";
 import type { ApprovalService } from "../../admin/approvals.js";
-import { listAuditEvents } from "../../admin/audit.js";
 import type { AdminServices } from "../../admin/services.js";
 import type { Logger } from "../../log.js";
 import * as m from "./admin-mapping.js";
 import { toConnectError } from "./errors.js";
-import { actorKey } from "./interceptors.js";
+import { adminActor } from "./interceptors.js";
 
 type Impl = ServiceImpl<typeof api.KeyAdmin>;
 
@@ -19,11 +18,11 @@ function opt<T, R>(value: T | undefined, map: (v: T) => R): R | undefined {
 export interface AdminDeps {
   admin: AdminServices;
   approvals: ApprovalService;
-  signingSecret: string;
 }
 
-function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl {
-  const actor = (ctx: HandlerContext) => ctx.values.get(actorKey);
+// Every call hands the admin services its authenticated actor: they decide what its scopes allow.
+function implementation({ admin: s, approvals }: AdminDeps): Impl {
+  const actor = (ctx: HandlerContext) => ctx.values.get(adminActor);
   return {
     async createKeySpace(req, ctx) {
       const space = await s.keySpaces.create(actor(ctx), m.keySpaceSettingsFromProto(req));
@@ -48,11 +47,11 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
       });
       return { keySpace: m.keySpaceToProto(space) };
     },
-    async getKeySpace(req) {
-      return { keySpace: m.keySpaceToProto(await s.keySpaces.get(req.id)) };
+    async getKeySpace(req, ctx) {
+      return { keySpace: m.keySpaceToProto(await s.keySpaces.get(actor(ctx), req.id)) };
     },
-    async listKeySpaces(req) {
-      const { keySpaces, nextPageToken } = await s.keySpaces.list(req.pageSize, req.pageToken);
+    async listKeySpaces(req, ctx) {
+      const { keySpaces, nextPageToken } = await s.keySpaces.list(actor(ctx), req.pageSize, req.pageToken);
       return { keySpaces: keySpaces.map(m.keySpaceToProto), nextPageToken };
     },
     async createWorkspace(req, ctx) {
@@ -85,11 +84,11 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
       });
       return { workspace: m.workspaceToProto(ws) };
     },
-    async getWorkspace(req) {
-      return { workspace: m.workspaceToProto(await s.workspaces.get(req.id)) };
+    async getWorkspace(req, ctx) {
+      return { workspace: m.workspaceToProto(await s.workspaces.get(actor(ctx), req.id)) };
     },
-    async listWorkspaces(req) {
-      const { workspaces, nextPageToken } = await s.workspaces.list(req.pageSize, req.pageToken);
+    async listWorkspaces(req, ctx) {
+      const { workspaces, nextPageToken } = await s.workspaces.list(actor(ctx), req.pageSize, req.pageToken);
       return { workspaces: workspaces.map(m.workspaceToProto), nextPageToken };
     },
     async addMember(req, ctx) {
@@ -111,8 +110,8 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
       const member = await s.workspaces.updateMember(actor(ctx), req.id, { role: req.role, status });
       return { member: m.memberToProto(member) };
     },
-    async listMembers(req) {
-      return { members: (await s.workspaces.listMembers(req.workspaceId)).map(m.memberToProto) };
+    async listMembers(req, ctx) {
+      return { members: (await s.workspaces.listMembers(actor(ctx), req.workspaceId)).map(m.memberToProto) };
     },
     async createKey(req, ctx) {
       const { key, secret } = await s.keys.create(actor(ctx), {
@@ -130,11 +129,11 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
       });
       return { key: m.keyToProto(key), secret };
     },
-    async getKey(req) {
-      return { key: m.keyToProto(await s.keys.get(req.id)) };
+    async getKey(req, ctx) {
+      return { key: m.keyToProto(await s.keys.get(actor(ctx), req.id)) };
     },
-    async listKeys(req) {
-      const { keys, nextPageToken } = await s.keys.list({
+    async listKeys(req, ctx) {
+      const { keys, nextPageToken } = await s.keys.list(actor(ctx), {
         workspaceId: req.workspaceId,
         keySpaceId: req.keySpaceId,
         ownerMemberId: req.ownerMemberId,
@@ -170,8 +169,8 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
       await s.keys.delete(actor(ctx), req.id);
       return {};
     },
-    async listApprovals(req) {
-      const page = await approvals.list({
+    async listApprovals(req, ctx) {
+      const page = await approvals.list(actor(ctx), {
         workspaceId: req.workspaceId,
         status: m.approvalStatusFromProto(req.status),
         pageSize: req.pageSize,
@@ -185,15 +184,15 @@ function implementation({ admin: s, approvals, signingSecret }: AdminDeps): Impl
     async rejectRequest(req, ctx) {
       return { approval: m.approvalToProto(await approvals.reject(actor(ctx), req.id, req.reason)) };
     },
-    async getWebhookSigningSecret() {
-      return { secret: signingSecret };
+    async getWebhookSigningSecret(_req, ctx) {
+      return { secret: s.webhookSigningSecret(actor(ctx)) };
     },
     async createRootKey(req, ctx) {
       const { key, secret } = await s.createRootKey(actor(ctx), req.name, req.scopes);
       return { key: m.keyToProto(key), secret };
     },
-    async listAuditEvents(req) {
-      const { events, nextPageToken } = await listAuditEvents(s.sql, req);
+    async listAuditEvents(req, ctx) {
+      const { events, nextPageToken } = await s.listAuditEvents(actor(ctx), req);
       return { events: events.map(m.auditEventToProto), nextPageToken };
     },
   };

@@ -1,10 +1,13 @@
 import { createValidator } from "@bufbuild/protovalidate";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { ROOT_KEY_SPACE_ID } from "../../admin/key-spaces.js";
+import { ROOT_KEY_SPACE_ID } from "../../admin/admin-policy.js";
+import type { AdminActor } from "../../domain/admin-actor.js";
 import type { Authorizer } from "../../domain/check-request.js";
 
-/** The admin key that authenticated the call, for the audit log. */
-export const actorKey = createContextKey<string>("", { description: "admin key id" });
+/** The root key that authenticated the call; without one the actor holds no scope, so every rule refuses it. */
+export const adminActor = createContextKey<AdminActor>(Object.freeze({ keyId: "", scopes: [] }), {
+  description: "authenticated root key",
+});
 
 /** Rejects requests that break the proto's buf.validate rules with INVALID_ARGUMENT naming the field. */
 export function validationInterceptor(): Interceptor {
@@ -23,13 +26,10 @@ export function validationInterceptor(): Interceptor {
   };
 }
 
-/** The admin scope a KeyAdmin method needs: reads need admin:read, root keys need admin:root, the rest admin:write. */
-export function requiredAdminScope(method: string): string {
-  if (method === "CreateRootKey" || method === "GetWebhookSigningSecret") return "admin:root";
-  return /^(Get|List)/.test(method) ? "admin:read" : "admin:write";
-}
-
-/** Requires a root key with enough admin scope on every call to `serviceName`. */
+/**
+ * Requires a valid root key on every call to `serviceName` and hands it on as the call's AdminActor. Which scopes a
+ * call needs depends on its target, so the admin services decide that (src/admin/admin-policy.ts).
+ */
 export function adminAuthInterceptor(authorizer: Authorizer, serviceName: string): Interceptor {
   return (next) => async (req) => {
     if (req.service.typeName !== serviceName) return next(req);
@@ -38,7 +38,7 @@ export function adminAuthInterceptor(authorizer: Authorizer, serviceName: string
     if (authorization) headers.set("authorization", authorization);
     const verdict = await authorizer.check({
       keySpace: ROOT_KEY_SPACE_ID,
-      scopes: [requiredAdminScope(req.method.name)],
+      scopes: [],
       method: "POST",
       path: req.url,
       headers,
@@ -52,7 +52,12 @@ export function adminAuthInterceptor(authorizer: Authorizer, serviceName: string
         code,
       );
     }
-    req.contextValues.set(actorKey, verdict.identity.keyId);
+    const { identity } = verdict;
+    // Only a key of the system key space itself is a root key, whatever else the name resolved to.
+    if (identity.keySpaceId !== ROOT_KEY_SPACE_ID) {
+      throw new ConnectError("a valid root key is required: the API key was not found", Code.Unauthenticated);
+    }
+    req.contextValues.set(adminActor, { keyId: identity.keyId, scopes: identity.scopes });
     return next(req);
   };
 }
