@@ -1,5 +1,6 @@
 import type { Sql } from "postgres";
 import type { AdminActor } from "../domain/admin-actor.js";
+import { isNormalPath } from "../domain/path-normalize.js";
 import { unknownScope } from "../domain/scopes.js";
 import type { KeySpace } from "../domain/types.js";
 import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
@@ -40,6 +41,14 @@ function check(settings: KeySpaceSettings): void {
     }
   }
   for (const route of settings.routes) {
+    // Requests are matched in normal form, so a rule in any other form would silently never match.
+    if (!isNormalPath(route.path)) {
+      throw invalid(
+        "routes",
+        `path ${JSON.stringify(route.path)} must be normalised: no query, dot segments, repeated slashes, ` +
+          "encoded unreserved characters, lower-case escapes, encoded slash, backslash or NUL",
+      );
+    }
     const bad = unknownScope(scopeModel, route.scopes);
     if (bad !== undefined) throw invalid("routes", `scope ${JSON.stringify(bad)} is not in the scope model`);
   }
@@ -64,13 +73,14 @@ export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
     async create(actor: AdminActor, settings: KeySpaceSettings): Promise<KeySpace> {
       authorize(actor, "CreateKeySpace", "customer");
       check(settings);
-      const { name, ...rest } = settings;
+      const { name, unmatchedRoutes, caseInsensitiveRoutes, ...rest } = settings;
       return transact(async (tx) => {
         const [existing] = await tx`select 1 from key_spaces where name = ${name}`;
         if (existing)
           throw new AdminError("already_exists", `a key space named ${JSON.stringify(name)} exists`);
         const [row] = await tx<KeySpaceRow[]>`
-          insert into key_spaces (id, name, settings) values (${newId("ks")}, ${name}, ${tx.json(rest as never)})
+          insert into key_spaces (id, name, settings, unmatched_routes, case_insensitive_routes)
+          values (${newId("ks")}, ${name}, ${tx.json(rest as never)}, ${unmatchedRoutes}, ${caseInsensitiveRoutes})
           returning *`;
         const space = toKeySpace(row!);
         await recordChange(
@@ -98,10 +108,12 @@ export function createKeySpaceService(sql: Sql, announce: Announce = () => {}) {
         const before = toKeySpace(row);
         const next: KeySpaceSettings = { ...before, ...definedFields(patch) };
         check(next);
-        const { name, ...rest } = next;
+        const { name, unmatchedRoutes, caseInsensitiveRoutes, ...rest } = next;
         const { id: _id, createdAt: _c, ...settings } = rest as KeySpace;
         const [updated] = await tx<KeySpaceRow[]>`
-          update key_spaces set name = ${name}, settings = ${tx.json(settings as never)}, updated_at = now()
+          update key_spaces set name = ${name}, settings = ${tx.json(settings as never)},
+            unmatched_routes = ${unmatchedRoutes}, case_insensitive_routes = ${caseInsensitiveRoutes},
+            updated_at = now()
           where id = ${id} returning *`;
         const after = toKeySpace(updated!);
         await recordChange(

@@ -8,6 +8,7 @@ import { type Digester, digestsEqual } from "./digest.js";
 import { identityOf } from "./identity.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
+import { normalizePath, type PathProblem } from "./path-normalize.js";
 import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
@@ -61,6 +62,18 @@ const NOT_FOUND = fixedDeny("not_found", "the API key is not valid");
 const MALFORMED = fixedDeny("malformed", "the API key is malformed");
 const MISSING = fixedDeny("missing", "an API key is required");
 const REVOKED = fixedDeny("revoked", "the API key has been revoked");
+const NO_ROUTE = fixedDeny("no_route", "no route rule of the key space matches the request");
+// One denial per kind of bad path; the problems are a handful of constants, so this stays small.
+const INVALID_PATHS = new Map<PathProblem, Verdict>();
+
+function invalidPath(problem: PathProblem): Verdict {
+  let verdict = INVALID_PATHS.get(problem);
+  if (!verdict) {
+    verdict = fixedDeny("invalid_path", problem.message);
+    INVALID_PATHS.set(problem, verdict);
+  }
+  return verdict;
+}
 
 function present(space: KeySpace, req: CheckRequest): Presented {
   if (req.presentedKey === undefined) return readCredential(space.credentialSources, req.headers);
@@ -169,6 +182,10 @@ function decideIn(
 ): Decided {
   if (space === "ambiguous") return deny("malformed", "the key matches more than one key space; name one");
   if (!space) return NOT_FOUND;
+  // Only route rules read the path. A path they could not match without guessing is refused before the key is
+  // looked up, as a proxy that normalises paths would refuse it before asking.
+  const path = space.routes.length === 0 ? "" : normalizePath(req.path);
+  if (typeof path !== "string") return invalidPath(path);
   const presented = present(space, req);
   if (presented.kind === "missing") return MISSING;
   if (presented.kind === "malformed") return MALFORMED;
@@ -183,9 +200,11 @@ function decideIn(
       // Answered from the entry meanwhile; a failed re-read leaves it until its TTL, when a Check surfaces the error.
       lookupOnce(o, inflight, hex, digest).catch(() => {});
     }
-    return judge(o, req, space, presented, digest, cached.entry);
+    return judge(o, req, space, presented, digest, path, cached.entry);
   }
-  return lookupOnce(o, inflight, hex, digest).then((entry) => judge(o, req, space, presented, digest, entry));
+  return lookupOnce(o, inflight, hex, digest).then((entry) =>
+    judge(o, req, space, presented, digest, path, entry),
+  );
 }
 
 function judge(
@@ -194,6 +213,7 @@ function judge(
   space: KeySpace,
   presented: Extract<Presented, { kind: "found" }>,
   digest: Buffer,
+  path: string,
   entry: KeyEntry | undefined,
 ): Decided {
   if (!entry) return NOT_FOUND;
@@ -207,7 +227,10 @@ function judge(
   const refused = judgeEntry(entry, space, now, warnings);
   if (refused) return refused;
 
-  const route = matchRoute(space.routes, req.method, req.path);
+  const route = matchRoute(space.routes, req.method, path, space.caseInsensitiveRoutes);
+  // Explicitly demanded scopes replace the rules, so only a request the rules alone decide can be unmatched.
+  if (!route && space.routes.length > 0 && req.scopes.length === 0 && space.unmatchedRoutes !== "allow")
+    return NO_ROUTE;
   const required = req.scopes.length > 0 ? req.scopes : (route?.scopes ?? space.defaultScopes);
   // The identity's scopes: the key's, in one frozen array per cached entry, which decideScopes can keep a set of.
   const identity = identityOf(entry);

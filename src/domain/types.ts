@@ -52,6 +52,9 @@ export interface RouteRule {
   cost: number;
 }
 
+/** What a key space with route rules does with a request path that no rule matches. */
+export type UnmatchedRoutes = "allow" | "deny";
+
 /** The policy for one family of keys. */
 export interface KeySpace {
   id: string;
@@ -65,6 +68,10 @@ export interface KeySpace {
   rotationGraceSeconds: number;
   maxKeyAgeDays: number;
   routes: RouteRule[];
+  /** With route rules: whether a path no rule matches needs `defaultScopes` ("allow") or is refused ("deny"). */
+  unmatchedRoutes: UnmatchedRoutes;
+  /** Compare request paths with route rules ignoring ASCII case, for upstreams that route that way. */
+  caseInsensitiveRoutes: boolean;
   creatorRoles: string[];
   forwardCredential: boolean;
   keyAgeWarningDays: number;

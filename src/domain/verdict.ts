@@ -39,7 +39,11 @@ export type DenyReason =
   | "workspace_disabled"
   | "api_access_disabled"
   | "rate_limited"
-  | "unavailable";
+  | "unavailable"
+  /** The path cannot be matched against route rules without guessing (see normalizePath): a 400-class refusal. */
+  | "invalid_path"
+  /** The key space has route rules, none matches, and it refuses unmatched paths. */
+  | "no_route";
 
 /** A pending approval created for an approval-level request. */
 export interface ApprovalTicket {

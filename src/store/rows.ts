@@ -49,12 +49,14 @@ export interface MemberRow {
   created_at: Date;
 }
 
-/** A key space row; everything but identity lives in `settings`. */
+/** A key space row; everything but identity and the route policy lives in `settings`. */
 export interface KeySpaceRow {
   id: string;
   name: string;
   system: boolean;
-  settings: Omit<KeySpace, "id" | "name" | "createdAt">;
+  settings: Omit<KeySpace, "id" | "name" | "createdAt" | "unmatchedRoutes" | "caseInsensitiveRoutes">;
+  unmatched_routes: KeySpace["unmatchedRoutes"];
+  case_insensitive_routes: boolean;
   created_at: Date;
 }
 
@@ -119,5 +121,12 @@ export function toMember(row: MemberRow): Member {
 
 /** Maps a key space row to the domain key space. */
 export function toKeySpace(row: KeySpaceRow): KeySpace {
-  return { ...row.settings, id: row.id, name: row.name, createdAt: row.created_at };
+  return {
+    ...row.settings,
+    id: row.id,
+    name: row.name,
+    unmatchedRoutes: row.unmatched_routes,
+    caseInsensitiveRoutes: row.case_insensitive_routes,
+    createdAt: row.created_at,
+  };
 }

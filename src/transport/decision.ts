@@ -60,6 +60,7 @@ export const VOLATILE_HEADERS: ReadonlySet<string> = new Set([
 /** google.rpc.Code values used in decisions. */
 export const GrpcCode = {
   OK: 0,
+  INVALID_ARGUMENT: 3,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   UNAVAILABLE: 14,
@@ -158,6 +159,10 @@ function denyDecision(
       ["retry-after", String(retryAfter(limits, nowSeconds))],
       ...rateLimitHeaders(limits),
     );
+  } else if (reason === "invalid_path") {
+    // The request itself is at fault, whoever sends it: 400, as a proxy that normalises paths would answer.
+    httpStatus = 400;
+    grpcCode = GrpcCode.INVALID_ARGUMENT;
   } else if (reason === "unavailable") {
     httpStatus = 503;
     grpcCode = GrpcCode.UNAVAILABLE;

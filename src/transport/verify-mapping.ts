@@ -49,6 +49,8 @@ export const VERIFY_CODES: Readonly<Record<DenyReason, VerifyCode>> = Object.fre
   api_access_disabled: VerifyCode.API_ACCESS_DISABLED,
   rate_limited: VerifyCode.RATE_LIMITED,
   unavailable: VerifyCode.UNAVAILABLE,
+  invalid_path: VerifyCode.INVALID_PATH,
+  no_route: VerifyCode.NO_ROUTE,
 });
 
 /** Copies a protobuf VerifyRequest into a plain VerifyInput. */

@@ -32,6 +32,8 @@ const space: KeySpace = {
   forwardCredential: false,
   keyAgeWarningDays: 7,
   defaultScopes: [],
+  unmatchedRoutes: "deny",
+  caseInsensitiveRoutes: false,
   createdAt: new Date(),
 };
 

@@ -83,6 +83,8 @@ describe("verdictToDecision for denials", () => {
     approval_required: [202, 7],
     rate_limited: [429, 8],
     unavailable: [503, 14],
+    invalid_path: [400, 3],
+    no_route: [403, 7],
   };
 
   for (const reason of DENY_REASONS) {

@@ -55,6 +55,8 @@ export const DENY_REASONS: DenyReason[] = [
   "api_access_disabled",
   "rate_limited",
   "unavailable",
+  "invalid_path",
+  "no_route",
 ];
 
 /**

@@ -94,6 +94,13 @@ export function routesFromProto(routes: readonly pb.RouteRule[]): d.RouteRule[] 
   return routes.map((r) => ({ method: r.method || "*", path: r.path, scopes: r.scopes, cost: r.cost }));
 }
 
+/** Converts the unmatched-route setting; UNSPECIFIED is undefined (create then denies, update keeps). */
+export function unmatchedRoutesFromProto(u: pb.UnmatchedRoutes): d.UnmatchedRoutes | undefined {
+  if (u === pb.UnmatchedRoutes.ALLOW) return "allow";
+  if (u === pb.UnmatchedRoutes.DENY) return "deny";
+  return undefined;
+}
+
 /** Converts a CreateKeySpaceRequest to key space settings. */
 export function keySpaceSettingsFromProto(req: CreateKeySpaceRequest): KeySpaceSettings {
   const f = req.format!;
@@ -118,6 +125,8 @@ export function keySpaceSettingsFromProto(req: CreateKeySpaceRequest): KeySpaceS
     forwardCredential: req.forwardCredential,
     keyAgeWarningDays: req.keyAgeWarningDays,
     defaultScopes: req.defaultScopes,
+    unmatchedRoutes: unmatchedRoutesFromProto(req.unmatchedRoutes) ?? "deny",
+    caseInsensitiveRoutes: req.caseInsensitiveRoutes,
   };
 }
 
@@ -152,6 +161,8 @@ export function keySpaceToProto(s: d.KeySpace): pb.KeySpace {
     forwardCredential: s.forwardCredential,
     keyAgeWarningDays: s.keyAgeWarningDays,
     defaultScopes: s.defaultScopes,
+    unmatchedRoutes: s.unmatchedRoutes === "allow" ? pb.UnmatchedRoutes.ALLOW : pb.UnmatchedRoutes.DENY,
+    caseInsensitiveRoutes: s.caseInsensitiveRoutes,
     createdAt: ts(s.createdAt),
   });
 }

@@ -44,6 +44,8 @@ function implementation({ admin: s, approvals }: AdminDeps): Impl {
           ? m.sourcesFromProto(req.credentialSources)
           : undefined,
         defaultScopes: req.defaultScopes?.values,
+        unmatchedRoutes: m.unmatchedRoutesFromProto(req.unmatchedRoutes),
+        caseInsensitiveRoutes: req.caseInsensitiveRoutes,
       });
       return { keySpace: m.keySpaceToProto(space) };
     },
