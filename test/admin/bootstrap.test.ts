@@ -19,7 +19,12 @@ afterAll(async () => {
 describe("the migrate and bootstrap commands", () => {
   it("migrate applies every migration once, and a second run applies nothing", async () => {
     const config = loadConfig({ DATABASE_URL: db.url, KEYMESH_PEPPER: TEST_PEPPER });
-    expect(await migrateOnly(config, silentLogger)).toEqual(["001_init.sql", "002_approvals.sql"]);
+    expect(await migrateOnly(config, silentLogger)).toEqual([
+      "001_init.sql",
+      "002_approvals.sql",
+      "004_roles.sql",
+      "005_commit_deadline.sql",
+    ]);
     expect(await migrateOnly(config, silentLogger)).toEqual([]);
   });
 
