@@ -60,6 +60,13 @@ async function migrateAs(url: string, config: Config, logger: Logger): Promise<s
   });
   try {
     return await migrate(sql);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "42501") {
+      throw new Error(
+        "migrations are pending and this database role may not apply them; run `keymesh migrate` with DATABASE_MIGRATION_URL set to the schema's owner",
+      );
+    }
+    throw error;
   } finally {
     await sql.end({ timeout: 5 });
   }

@@ -9,7 +9,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { loadConfig } from "../../src/config.js";
-import type { Logger } from "../../src/log.js";
+import { type Logger, silentLogger } from "../../src/log.js";
 import { startServer } from "../../src/server.js";
 import { migrate } from "../../src/store/migrate.js";
 import { auditLogRisks } from "../../src/store/roles.js";
@@ -282,6 +282,28 @@ describe("keymesh runs end to end as the service role (needs Postgres)", () => {
       await a.stop();
     }
   }, 60_000);
+
+  it("starts with the service role's credentials alone once the owner has migrated, and says so when it cannot", async () => {
+    const config = (databaseUrl: string) =>
+      loadConfig({
+        DATABASE_URL: databaseUrl,
+        KEYMESH_PEPPER: TEST_PEPPER,
+        KEYMESH_HTTP_PORT: "0",
+        KEYMESH_GRPC_PORT: "0",
+      });
+    const server = await startServer(config(serviceUrl), silentLogger);
+    await server.close();
+    const fresh = await createTestDatabase(inject("databaseUrl"));
+    try {
+      const url = new URL(serviceUrl);
+      url.pathname = new URL(fresh.url).pathname;
+      await expect(startServer(config(url.toString()), silentLogger)).rejects.toThrow(
+        /migrations are pending.*keymesh migrate.*DATABASE_MIGRATION_URL/,
+      );
+    } finally {
+      await fresh.drop();
+    }
+  }, 30_000);
 
   it("warns at boot when the service's role could rewrite the audit log, and not when it cannot", async () => {
     const warnings = async (databaseUrl: string) => {

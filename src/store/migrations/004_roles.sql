@@ -21,5 +21,7 @@ begin
   grant select, insert on audit_events to keymesh_service;
   revoke update, delete, truncate, references, trigger on audit_events from keymesh_service;
   grant usage on sequence audit_events_id_seq, webhook_outbox_id_seq to keymesh_service;
+  -- To see that nothing is pending when it starts without the owner's credentials.
+  grant select on schema_migrations to keymesh_service;
 end
 $$;
