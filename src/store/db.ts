@@ -5,7 +5,7 @@ import { createHangWatchdog } from "./hang-watchdog.js";
 export interface SqlOptions {
   max?: number;
   onnotice?: (notice: postgres.Notice) => void;
-  /** Server-side statement_timeout (and idle_in_transaction_session_timeout); unset for migrations. */
+  /** Server-side statement_timeout, and the hang watchdog's limit with it; unset for migrations. */
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -18,11 +18,10 @@ const ANSWER_GRACE_MS = 1000;
 /** Opens a connection pool; jsonb and timestamps come back as JS values. */
 export function createSql(url: string, options: SqlOptions = {}): Sql {
   const timeouts: Record<string, string> = {};
-  if (options.statementTimeoutMs !== undefined) {
+  // No idle_in_transaction_session_timeout: the webhook outbox legitimately holds a transaction open while it
+  // delivers (up to its HTTP timeout per row), and admin transactions are bounded by their call deadline.
+  if (options.statementTimeoutMs !== undefined)
     timeouts.statement_timeout = String(options.statementTimeoutMs);
-    // A transaction whose client stalled or vanished must not hold its row locks for long either.
-    timeouts.idle_in_transaction_session_timeout = String(options.statementTimeoutMs);
-  }
   if (options.lockTimeoutMs !== undefined) timeouts.lock_timeout = String(options.lockTimeoutMs);
   const watchdog =
     options.statementTimeoutMs === undefined
