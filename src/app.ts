@@ -8,6 +8,7 @@ import { file_keymesh_v1_verify } from "../gen/keymesh/v1/verify_pb.js";
 import type { Config } from "./config.js";
 import type { Core } from "./core.js";
 import type { Logger } from "./log.js";
+import { adminDeadlineInterceptor } from "./transport/connect/admin-deadline.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
@@ -60,6 +61,7 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger),
     interceptors: [
+      adminDeadlineInterceptor("keymesh.v1.KeyAdmin", config.adminDeadlineMs),
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
       validationInterceptor(),
     ],

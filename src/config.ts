@@ -2,6 +2,16 @@
 export interface Config {
   /** External Postgres; when absent keymesh runs an embedded one in `dataDir`. */
   databaseUrl: string | undefined;
+  /** The role migrations run as (the schema owner); defaults to `databaseUrl`, which the service then runs as. */
+  databaseMigrationUrl: string | undefined;
+  /** Server-side limits on every statement and lock wait of the service's pool, in milliseconds. */
+  dbStatementTimeoutMs: number;
+  dbLockTimeoutMs: number;
+  dbConnectTimeoutMs: number;
+  /** How long the readiness probe waits for the database to answer. */
+  dbProbeTimeoutMs: number;
+  /** The longest a KeyAdmin call may take; a client's shorter timeout wins. */
+  adminDeadlineMs: number;
   dataDir: string;
   embeddedPostgresPort: number;
   /** Redis for rate limits; when absent an in-memory limiter serves a single instance. */
@@ -111,9 +121,19 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl && !pepper) {
     throw new ConfigError("KEYMESH_PEPPER", "is required when DATABASE_URL is set (32+ random characters)");
   }
+  const databaseMigrationUrl = url(env, "DATABASE_MIGRATION_URL", ["postgres:", "postgresql:"]);
+  if (databaseMigrationUrl && !databaseUrl) {
+    throw new ConfigError("DATABASE_MIGRATION_URL", "needs DATABASE_URL (the service role) as well");
+  }
   const prefix = header(env, "KEYMESH_IDENTITY_HEADER_PREFIX", "x-keymesh-");
   return {
     databaseUrl,
+    databaseMigrationUrl,
+    dbStatementTimeoutMs: int(env, "KEYMESH_DB_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
+    dbLockTimeoutMs: int(env, "KEYMESH_DB_LOCK_TIMEOUT_MS", 3_000, 100, 600_000),
+    dbConnectTimeoutMs: int(env, "KEYMESH_DB_CONNECT_TIMEOUT_MS", 5_000, 100, 600_000),
+    dbProbeTimeoutMs: int(env, "KEYMESH_DB_PROBE_TIMEOUT_MS", 1_000, 50, 60_000),
+    adminDeadlineMs: int(env, "KEYMESH_ADMIN_DEADLINE_MS", 5_000, 100, 600_000),
     dataDir: env.KEYMESH_DATA_DIR || ".keymesh",
     embeddedPostgresPort: int(env, "KEYMESH_EMBEDDED_PG_PORT", 54329, 1024, 65535),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),

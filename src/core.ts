@@ -12,6 +12,7 @@ import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
 import type { Change } from "./store/db.js";
 import { createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
+import { watchDatabase } from "./store/probe.js";
 import { createUsageRecorder } from "./store/usage-recorder.js";
 import { startOutboxWorker } from "./webhooks/outbox-worker.js";
 import { webhookSigningSecret } from "./webhooks/sign.js";
@@ -32,28 +33,13 @@ export type CoreConfig = Pick<
   | "webhookPollMs"
   | "webhookBackoffMs"
   | "webhookMaxAttempts"
+  | "dbProbeTimeoutMs"
 >;
 
 const ADMIN_AUTH_DEADLINE_MS = 5000;
 
-/** Probes the database every few seconds, so health checks can tell a load balancer to look elsewhere. */
-function probeDatabase(sql: Sql, logger: Logger): { up: boolean; stop(): void } {
-  const state = { up: true, stop: () => clearInterval(timer) };
-  const timer = setInterval(() => {
-    sql`select 1`.then(
-      () => {
-        if (!state.up) logger.info("database reachable again");
-        state.up = true;
-      },
-      (error: unknown) => {
-        if (state.up) logger.warn("database unreachable", { error });
-        state.up = false;
-      },
-    );
-  }, 5000);
-  timer.unref();
-  return state;
-}
+// Often enough that readiness follows a hung database within about a second plus the probe's timeout.
+const DATABASE_PROBE_INTERVAL_MS = 1000;
 
 /** Builds the admin services and the authorizer with its caches, listening for changes; nothing serves yet. */
 export async function createCore(options: {
@@ -108,7 +94,11 @@ export async function createCore(options: {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
   });
-  const health = probeDatabase(sql, logger);
+  const health = watchDatabase(sql, {
+    intervalMs: DATABASE_PROBE_INTERVAL_MS,
+    timeoutMs: config.dbProbeTimeoutMs,
+    logger,
+  });
   return {
     admin: createAdminServices({ sql, digest, pepper: options.pepper, signingSecret, announce }),
     approvals: createApprovalService(sql, announce),

@@ -10,6 +10,7 @@ import {
   withUmask,
 } from "./embedded-postgres-root.js";
 import type { Logger } from "./log.js";
+import { ensureServiceLogin, SERVICE_ROLE } from "./store/roles.js";
 
 /** Reads a secret kept in `dir/name`, creating it (mode 0600) on first use. */
 export async function persistentSecret(dir: string, name: string): Promise<string> {
@@ -21,16 +22,21 @@ export async function persistentSecret(dir: string, name: string): Promise<strin
   return value;
 }
 
-/** Starts Postgres from the `embedded-postgres` package with data kept in `dataDir/pg` across restarts. */
+/**
+ * Starts Postgres from the `embedded-postgres` package with data kept in `dataDir/pg` across restarts. `url` is the
+ * superuser that owns the schema and runs migrations; `serviceUrl` is the restricted role the service runs as,
+ * its password generated and kept beside the data like the pepper.
+ */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port: number;
   logger: Logger;
-}): Promise<{ url: string; stop(): Promise<void> }> {
+}): Promise<{ url: string; serviceUrl: string; stop(): Promise<void> }> {
   const isRoot = process.getuid?.() === 0;
   const dataDir = resolve(options.dataDir);
   const databaseDir = join(dataDir, "pg");
   const password = await persistentSecret(dataDir, "pg-password");
+  const servicePassword = await persistentSecret(dataDir, "pg-service-password");
   if (isRoot) await prepareForRoot();
   const EmbeddedPostgres = await loadEmbeddedPostgres({ signals: "remove" });
   const log = (message: unknown) => options.logger.debug("postgres", { message: String(message).trim() });
@@ -61,12 +67,17 @@ export async function startEmbeddedPostgres(options: {
   }
   await pg.start();
   const url = `postgres://keymesh:${encodeURIComponent(password)}@127.0.0.1:${options.port}/keymesh`;
-  if (fresh) {
-    // Not pg.createDatabase(): it connects to "localhost", which may resolve to ::1 where nothing listens.
-    const { default: postgres } = await import("postgres");
-    const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), { max: 1, onnotice: () => {} });
-    await sql`create database keymesh`.finally(() => sql.end({ timeout: 5 }));
+  const serviceUrl = `postgres://${SERVICE_ROLE}:${encodeURIComponent(servicePassword)}@127.0.0.1:${options.port}/keymesh`;
+  const { default: postgres } = await import("postgres");
+  // Not pg.createDatabase(): it connects to "localhost", which may resolve to ::1 where nothing listens.
+  const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), { max: 1, onnotice: () => {} });
+  try {
+    if (fresh) await sql`create database keymesh`;
+    // Every start, so that a data directory from before the service role gets it, and the password file rules.
+    await ensureServiceLogin(sql, servicePassword);
+  } finally {
+    await sql.end({ timeout: 5 });
   }
   options.logger.info("embedded postgres started", { port: options.port, dir: databaseDir });
-  return { url, stop: () => pg.stop() };
+  return { url, serviceUrl, stop: () => pg.stop() };
 }

@@ -11,6 +11,7 @@ import { createMemoryLimiter } from "./ratelimit/memory-limiter.js";
 import { createRedisLimiter } from "./ratelimit/redis-limiter.js";
 import { createSql } from "./store/db.js";
 import { migrate } from "./store/migrate.js";
+import { auditLogRisks } from "./store/roles.js";
 import { createTeardown, type Teardown } from "./teardown.js";
 import { listenGrpc } from "./transport/envoy/listen-grpc.js";
 import { listenHttp } from "./transport/listen.js";
@@ -25,26 +26,74 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-async function openDatabase(
+/** Where the service and its migrations connect; the embedded default starts a server with both roles. */
+async function locateDatabase(
   config: Config,
   logger: Logger,
   teardown: Teardown,
-): Promise<{ sql: Sql; pepper: string }> {
-  let url = config.databaseUrl;
-  if (!url) {
+): Promise<{ serviceUrl: string; migrationUrl: string; pepper: string }> {
+  let serviceUrl = config.databaseUrl;
+  let migrationUrl = config.databaseMigrationUrl ?? config.databaseUrl;
+  if (!serviceUrl || !migrationUrl) {
     const embedded = await startEmbeddedPostgres({
       dataDir: config.dataDir,
       port: config.embeddedPostgresPort,
       logger,
     });
     teardown.add("embedded postgres", () => embedded.stop());
-    url = embedded.url;
+    serviceUrl = embedded.serviceUrl;
+    migrationUrl = embedded.url;
   }
   // Config guarantees a pepper with an external database; the embedded default keeps one beside its data.
   const pepper = config.pepper ?? (await persistentSecret(config.dataDir, "pepper"));
-  const sql = createSql(url);
+  return { serviceUrl, migrationUrl, pepper };
+}
+
+/** Applies migrations as the migration role, over a connection of its own that is closed afterwards. */
+async function migrateAs(url: string, config: Config, logger: Logger): Promise<string[]> {
+  const sql = createSql(url, {
+    max: 1,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    // Migration 004 warns when it cannot create the service role; routine notices are not worth a log line.
+    onnotice: (notice) => {
+      if (notice.severity === "WARNING") logger.warn("migration warning", { detail: notice.message });
+    },
+  });
+  try {
+    return await migrate(sql);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "42501") {
+      throw new Error(
+        "migrations are pending and this database role may not apply them; run `keymesh migrate` with DATABASE_MIGRATION_URL set to the schema's owner",
+      );
+    }
+    throw error;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Opens the service's pool, every statement and wait bounded, and warns if its role could rewrite the audit log. */
+async function openServicePool(
+  url: string,
+  config: Config,
+  logger: Logger,
+  teardown: Teardown,
+): Promise<Sql> {
+  const sql = createSql(url, {
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    lockTimeoutMs: config.dbLockTimeoutMs,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+  });
   teardown.add("postgres pool", () => sql.end({ timeout: 5 }));
-  return { sql, pepper };
+  const risks = await auditLogRisks(sql);
+  if (risks.length > 0) {
+    logger.warn(
+      "the service's database role can rewrite the audit log; set DATABASE_URL to a role granted keymesh_service and DATABASE_MIGRATION_URL to the owner (docs/security.md)",
+      { risks },
+    );
+  }
+  return sql;
 }
 
 async function openLimiter(config: Config, logger: Logger): Promise<RateLimiter> {
@@ -76,8 +125,10 @@ export async function startServer(
     logger.error("teardown step failed", { step: name, error }),
   );
   try {
-    const { sql, pepper } = await openDatabase(config, logger, teardown);
-    await migrate(sql);
+    const db = await locateDatabase(config, logger, teardown);
+    await migrateAs(db.migrationUrl, config, logger);
+    const sql = await openServicePool(db.serviceUrl, config, logger, teardown);
+    const pepper = db.pepper;
     const limiter = await openLimiter(config, logger);
     teardown.add("rate limiter", () => limiter.close());
     const core = await createCore({ config, sql, pepper, limiter, logger });
@@ -100,8 +151,8 @@ export async function startServer(
 export async function migrateOnly(config: Config, logger: Logger): Promise<string[]> {
   const teardown = createTeardown();
   try {
-    const { sql } = await openDatabase(config, logger, teardown);
-    return await migrate(sql);
+    const db = await locateDatabase(config, logger, teardown);
+    return await migrateAs(db.migrationUrl, config, logger);
   } finally {
     await teardown.run();
   }
@@ -111,8 +162,9 @@ export async function migrateOnly(config: Config, logger: Logger): Promise<strin
 export async function bootstrapOnce(config: Config, logger: Logger): Promise<string | undefined> {
   const teardown = createTeardown();
   try {
-    const { sql, pepper } = await openDatabase(config, logger, teardown);
-    await migrate(sql);
+    const { serviceUrl, migrationUrl, pepper } = await locateDatabase(config, logger, teardown);
+    await migrateAs(migrationUrl, config, logger);
+    const sql = await openServicePool(serviceUrl, config, logger, teardown);
     const signingSecret = webhookSigningSecret(pepper);
     const admin = createAdminServices({ sql, digest: createDigester(pepper), pepper, signingSecret });
     const issued = await admin.bootstrap();

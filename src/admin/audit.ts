@@ -1,8 +1,10 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { AdminActor } from "../domain/admin-actor.js";
+import { armCommitDeadline } from "../store/commit-deadline.js";
 import { CHANGES_CHANNEL, type Change } from "../store/db.js";
 import { authorize, permits, ROOT_KEY_SPACE_ID, ROOT_WORKSPACE_ID } from "./admin-policy.js";
-import { invalid } from "./errors.js";
+import { currentDeadline, deadlinePassed } from "./deadline.js";
+import { AdminError, invalid } from "./errors.js";
 
 /** One mutation to record: who did what to which target, before and after (never a secret). */
 export interface AuditEntry {
@@ -35,13 +37,29 @@ export type Announce = (change: Change) => void;
 /** A transaction runner that announces the changes it recorded after it commits, and none if it rolls back. */
 export type Transact = <T>(fn: (tx: TransactionSql) => Promise<T>) => Promise<T>;
 
-/** Creates the transaction runner every admin service writes through. */
+function tooLate(): AdminError {
+  return new AdminError(
+    "unavailable",
+    "the database did not answer within the call's deadline; the change was not applied",
+  );
+}
+
+/**
+ * Creates the transaction runner every admin service writes through. Under a call deadline the transaction commits
+ * by then or not at all: the server refuses a late COMMIT itself (armCommitDeadline), and one not yet sent is
+ * replaced by a ROLLBACK.
+ */
 export function createTransact(sql: Sql, announce: Announce): Transact {
   return async <T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> => {
+    const deadline = currentDeadline();
+    if (deadline && deadlinePassed(deadline)) throw tooLate();
     const changes: Change[] = [];
-    const result = (await sql.begin((tx) => {
+    const result = (await sql.begin(async (tx) => {
       pending.set(tx, changes);
-      return fn(tx);
+      if (deadline && !(await armCommitDeadline(tx, deadline.commitBy))) throw tooLate();
+      const value = await fn(tx);
+      if (deadline && deadlinePassed(deadline)) throw tooLate();
+      return value;
     })) as T;
     for (const change of changes) announce(change);
     return result;

@@ -5,7 +5,8 @@ export type AdminErrorCode =
   | "already_exists"
   | "failed_precondition"
   | "resource_exhausted"
-  | "permission_denied";
+  | "permission_denied"
+  | "unavailable";
 
 /** An expected, client-facing failure of an admin operation. */
 export class AdminError extends Error {

@@ -1,14 +1,40 @@
 import postgres, { type Sql } from "postgres";
+import { createHangWatchdog } from "./hang-watchdog.js";
 
-/** Opens the one connection pool keymesh uses; jsonb and timestamps come back as JS values. */
-export function createSql(url: string, options: { max?: number; onnotice?: (n: unknown) => void } = {}): Sql {
+/** How a pool bounds its waits; statement and lock timeouts are sent as connection parameters. */
+export interface SqlOptions {
+  max?: number;
+  onnotice?: (notice: postgres.Notice) => void;
+  /** Server-side statement_timeout, and the hang watchdog's limit with it; unset for migrations. */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+// A live server answers within statement_timeout (with the result or a cancellation); allow this for the answer
+// to arrive before the hang watchdog calls the server unresponsive.
+const ANSWER_GRACE_MS = 1000;
+
+/** Opens a connection pool; jsonb and timestamps come back as JS values. */
+export function createSql(url: string, options: SqlOptions = {}): Sql {
+  const timeouts: Record<string, string> = {};
+  // No idle_in_transaction_session_timeout: the webhook outbox legitimately holds a transaction open while it
+  // delivers (up to its HTTP timeout per row), and admin transactions are bounded by their call deadline.
+  if (options.statementTimeoutMs !== undefined)
+    timeouts.statement_timeout = String(options.statementTimeoutMs);
+  if (options.lockTimeoutMs !== undefined) timeouts.lock_timeout = String(options.lockTimeoutMs);
+  const watchdog =
+    options.statementTimeoutMs === undefined
+      ? undefined
+      : createHangWatchdog(options.statementTimeoutMs + ANSWER_GRACE_MS);
   return postgres(url, {
     max: options.max ?? 10,
     // Bounded waits: a hung database must surface as an error, never as a stuck request.
-    connect_timeout: 5,
+    connect_timeout: (options.connectTimeoutMs ?? 5000) / 1000,
     idle_timeout: 60,
     onnotice: options.onnotice ?? (() => {}),
-    connection: { application_name: "keymesh" },
+    connection: { application_name: "keymesh", ...timeouts },
+    ...(watchdog ? { socket: watchdog.socket } : {}),
   });
 }
 

@@ -23,6 +23,8 @@ describe("the migrate and bootstrap commands", () => {
       "001_init.sql",
       "002_approvals.sql",
       "003_route_policy.sql",
+      "004_roles.sql",
+      "005_commit_deadline.sql",
     ]);
     expect(await migrateOnly(config, silentLogger)).toEqual([]);
   });

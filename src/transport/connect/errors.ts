@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AdminError, type AdminErrorCode } from "../../admin/errors.js";
 import type { Logger } from "../../log.js";
+import { isDatabaseUnavailable } from "../../store/errors.js";
 
 const codes: Record<AdminErrorCode, Code> = {
   invalid_argument: Code.InvalidArgument,
@@ -9,6 +10,7 @@ const codes: Record<AdminErrorCode, Code> = {
   failed_precondition: Code.FailedPrecondition,
   resource_exhausted: Code.ResourceExhausted,
   permission_denied: Code.PermissionDenied,
+  unavailable: Code.Unavailable,
 };
 
 /** Maps any failure to a ConnectError; unexpected ones are logged and hidden behind INTERNAL. */
@@ -18,9 +20,7 @@ export function toConnectError(error: unknown, logger: Logger): ConnectError {
   const pg = error as { code?: string; constraint_name?: string };
   if (pg.code === "23505")
     return new ConnectError(`already exists (${pg.constraint_name ?? "unique"})`, Code.AlreadyExists);
-  if (pg.code === "ECONNREFUSED" || pg.code === "CONNECT_TIMEOUT" || pg.code === "57P01") {
-    return new ConnectError("the database is unavailable", Code.Unavailable);
-  }
+  if (isDatabaseUnavailable(error)) return new ConnectError("the database is unavailable", Code.Unavailable);
   logger.error("admin call failed", { error });
   return new ConnectError("internal error", Code.Internal);
 }
