@@ -1,49 +1,39 @@
 /**
  * Estimates how far Redis's clock is ahead of ours, so the client can send each script a deadline in Redis time.
  *
- * Every reply carries Redis's `now`, read while the script ran, which happened after we sent at `sentAtMs`:
- * so `now - sentAtMs` is an upper bound on the offset. The smallest bound seen converges on the true offset
- * without ever undershooting it, so a deadline built from it never refuses a request that ran in time.
- * Bounds age out after two windows so clock drift (NTP slewing) is followed. In a cluster the nodes' clocks
- * differ slightly; a stale refusal that arrives while the client is still waiting proves the estimate too
- * low for that node, and `raise` lifts the estimate for the window so that node stops tripping it.
+ * Every reply carries Redis's `now`, read while the script ran, which happened before we read the reply at
+ * `receivedAtMs`: so `now - receivedAtMs` is a lower bound on the offset (one millisecond lower still, as Date.now()
+ * drops the fraction Redis keeps). The largest bound seen converges on the true offset without ever overshooting it,
+ * so a deadline built from it never lets a script charge after the client has given up. Bounds age out after two
+ * windows so clock drift (NTP slewing) is followed. In a cluster the nodes' clocks differ slightly: the largest
+ * bound follows the node furthest ahead, which makes deadlines a little late for the others; the client refunds any
+ * charge whose reply arrives after it gave up, so a late deadline costs a refund, never a wrong count.
  */
 export class ClockOffset {
   private windowStartMs = Number.NEGATIVE_INFINITY;
-  private currentMin = Number.POSITIVE_INFINITY;
-  private previousMin = Number.POSITIVE_INFINITY;
-  private currentFloor = Number.NEGATIVE_INFINITY;
-  private previousFloor = Number.NEGATIVE_INFINITY;
+  private currentMax = Number.NEGATIVE_INFINITY;
+  private previousMax = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly windowMs = 30_000) {}
 
-  /** Records the bound `redisNowMs - sentAtMs` from a reply received at `atMs`. */
-  observe(upperBoundMs: number, atMs: number): void {
-    this.rotate(atMs);
-    this.currentMin = Math.min(this.currentMin, upperBoundMs);
+  /** Records what a reply read at `receivedAtMs` says: Redis's clock read `redisNowMs` before then. */
+  observe(redisNowMs: number, receivedAtMs: number): void {
+    this.rotate(receivedAtMs);
+    this.currentMax = Math.max(this.currentMax, redisNowMs - receivedAtMs - 1);
   }
 
-  /** Records a bound that proved the estimate too low (a premature stale refusal). */
-  raise(upperBoundMs: number, atMs: number): void {
-    this.rotate(atMs);
-    this.currentFloor = Math.max(this.currentFloor, upperBoundMs);
-  }
-
-  /** The offset to add to our clock to get Redis's, 0 until a reply has been seen. */
+  /** The offset to add to our clock to get Redis's, never above the true one; 0 until a reply has been seen. */
   estimate(): number {
-    const min = Math.min(this.currentMin, this.previousMin);
-    const floor = Math.max(this.currentFloor, this.previousFloor);
-    return Math.max(Number.isFinite(min) ? min : 0, floor);
+    const max = Math.max(this.currentMax, this.previousMax);
+    return Number.isFinite(max) ? max : 0;
   }
 
   private rotate(atMs: number): void {
     if (atMs - this.windowStartMs < this.windowMs) return;
     // A gap of two windows or more leaves nothing recent to keep.
     const adjacent = atMs - this.windowStartMs < 2 * this.windowMs;
-    this.previousMin = adjacent ? this.currentMin : Number.POSITIVE_INFINITY;
-    this.previousFloor = adjacent ? this.currentFloor : Number.NEGATIVE_INFINITY;
-    this.currentMin = Number.POSITIVE_INFINITY;
-    this.currentFloor = Number.NEGATIVE_INFINITY;
+    this.previousMax = adjacent ? this.currentMax : Number.NEGATIVE_INFINITY;
+    this.currentMax = Number.NEGATIVE_INFINITY;
     this.windowStartMs = atMs;
   }
 }

@@ -2,6 +2,7 @@ import { Cluster, Redis } from "ioredis";
 import { settleWithin } from "../domain/deadline.js";
 import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
+import { createRefunder, REFUND_LUA, REFUND_SHA, type RefundCounts } from "./late-refund.js";
 import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
 import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_STALE } from "./redis-script.js";
 import { createScriptBatcher } from "./script-batch.js";
@@ -25,13 +26,18 @@ export interface RedisLimiterOptions {
 export interface RedisRateLimiter extends RateLimiter {
   /** Resolves once the connection is ready; until then `consume` fails fast instead of queueing. */
   ready(timeoutMs?: number): Promise<void>;
+  /** What became of the charges of replies that arrived after their callers were answered as not counted. */
+  readonly refunds: Readonly<RefundCounts>;
 }
 
 /**
- * Extra time, beyond the client's own deadline, a script may start and still charge. The clock-offset estimate
- * already never undershoots for one node; this only absorbs Date.now()'s millisecond truncation and small skew.
+ * How much earlier than the client's own deadline a script must start to charge. The clock-offset estimate
+ * never overshoots for one node; this absorbs drift since it was measured and a timer that fires a little early.
  */
-const DEADLINE_SLACK_MS = 20;
+const DEADLINE_MARGIN_MS = 2;
+
+/** The least time a refund attempt may take: it is off the Check path, and giving up early only means a resend. */
+const MIN_REFUND_TIMEOUT_MS = 1000;
 
 /** Creates the token-bucket limiter backed by a Lua script on Redis or Redis Cluster, batched per event-loop turn. */
 export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimiter {
@@ -52,19 +58,40 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
   // The script answers in binary, so replies must come back as Buffers, not decoded as UTF-8 text.
   const scripting = client as unknown as BufferScripting;
 
+  // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
+  const evaluate = (sha: string, lua: string, keys: string[], args: Buffer): Promise<unknown> =>
+    scripting.evalshaBuffer(sha, keys.length, ...keys, args).catch((error: unknown) => {
+      // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
+      if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
+      return scripting.evalBuffer(lua, keys.length, ...keys, args);
+    });
+
+  // A charge whose reply arrives after its callers were answered as not counted is given back.
+  const refunder = createRefunder((keys, args) => evaluate(REFUND_SHA, REFUND_LUA, keys, args), {
+    timeoutMs: Math.max(MIN_REFUND_TIMEOUT_MS, timeoutMs),
+  });
+  // A late reply still tells the time in Redis.
+  const observeLate = (replies: readonly unknown[]) => {
+    const reply = replies[0];
+    if (Buffer.isBuffer(reply) && reply.length >= 16) clock.observe(reply.readDoubleLE(8) / 1000, Date.now());
+  };
   const timeoutMessage = `rate limiter: Redis did not answer within ${timeoutMs} ms`;
   const batcher = createScriptBatcher<ScriptRequest>(
-    (keys, slot, requests) => {
-      const args = encodeRequests(slot, requests);
-      // No async wrapper: this runs per batch of Checks, and the fallback is the rare path.
-      return scripting.evalshaBuffer(CONSUME_SHA, keys.length, ...keys, args).catch((error: unknown) => {
-        // The script cache is empty after a restart, failover or SCRIPT FLUSH; EVAL also reloads it.
-        if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
-        return scripting.evalBuffer(CONSUME_LUA, keys.length, ...keys, args);
-      });
+    (keys, slot, requests, dueAt) => {
+      // In Redis's clock, a little before the batch's callers are told it failed: a script that Redis runs later
+      // (it was stalled, or busy) charges nothing.
+      const deadlineUs = Math.floor((dueAt + clock.estimate() - DEADLINE_MARGIN_MS) * 1000);
+      return evaluate(CONSUME_SHA, CONSUME_LUA, keys, encodeRequests(slot, requests, deadlineUs));
     },
     // The one deadline of every script call, the NOSCRIPT fallback included.
-    { timeoutMs, timeoutMessage },
+    {
+      timeoutMs,
+      timeoutMessage,
+      onLate: (requests, replies) => {
+        observeLate(replies);
+        refunder.refundLate(requests, replies);
+      },
+    },
   );
   // A script's keys must share a slot on a cluster, and a request's keys share its tag; one Redis takes any mix.
   const groupOf = client instanceof Cluster ? (tag: string) => tag : () => "";
@@ -83,41 +110,17 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     return { keys, limits };
   }
 
-  function attempt(request: LimitRequest, sentAtMs: number, offsetMs: number): Promise<unknown> {
-    const { keys, limits } = prepare(request);
-    const deadlineUs = Math.round((sentAtMs + timeoutMs + offsetMs + DEADLINE_SLACK_MS) * 1000);
-    return batcher.submit(groupOf(request.tag), { keys, limits, cost: request.cost, deadlineUs });
-  }
-
-  // A chain of callbacks rather than async functions: this runs on every rate-limited Check.
-  function settle(
-    request: LimitRequest,
-    raw: unknown,
-    sentAtMs: number,
-    retried: boolean,
-  ): LimitResult | Promise<LimitResult> {
+  // A callback rather than an async function: this runs on every rate-limited Check.
+  function settle(request: LimitRequest, raw: unknown): LimitResult {
     const reply = decodeReply(raw, request.buckets.length);
-    const receivedAtMs = Date.now();
-    const upperBoundMs = reply.nowMs - sentAtMs;
-    if (reply.status !== SCRIPT_STALE) {
-      clock.observe(upperBoundMs, receivedAtMs);
-      return buildResult(request, reply.status === SCRIPT_ALLOWED, reply.tokens, reply.nowMs);
-    }
-    // Refused as stale yet answered before our deadline: the script ran in time, so Redis's clock is further
-    // ahead than estimated (another cluster node, or a clock step). Learn that and try once more, in what is left.
-    const leftMs = sentAtMs + timeoutMs - receivedAtMs;
-    if (retried || leftMs <= 0) {
+    clock.observe(reply.nowMs, Date.now());
+    if (reply.status === SCRIPT_STALE) {
+      // Not retried: a retry could only charge after the deadline its caller is held to. Read before our own timer
+      // fired, it ran within a hair of the deadline, our timer is late, or Redis's clock is ahead of the estimate
+      // (first contact, another cluster node), which this reply has just taught it.
       throw new Error("rate limiter: Redis ran the request after its deadline; nothing was charged");
     }
-    clock.raise(upperBoundMs, receivedAtMs);
-    const offsetMs = Math.max(clock.estimate(), upperBoundMs);
-    return settleWithin(
-      attempt(request, sentAtMs, offsetMs).then((again) => settle(request, again, sentAtMs, true)),
-      leftMs,
-      () => {
-        throw new Error(timeoutMessage);
-      },
-    );
+    return buildResult(request, reply.status === SCRIPT_ALLOWED, reply.tokens, reply.nowMs);
   }
 
   return {
@@ -129,11 +132,12 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
       }
       if (request.buckets.length === 0) return Promise.resolve({ allowed: true, statuses: [] });
       if (closed) return Promise.reject(new Error("rate limiter is closed"));
-      const sentAtMs = Date.now();
-      return attempt(request, sentAtMs, clock.estimate()).then((raw) =>
-        settle(request, raw, sentAtMs, false),
-      );
+      const { keys, limits } = prepare(request);
+      return batcher
+        .submit(groupOf(request.tag), { keys, limits, cost: request.cost })
+        .then((raw) => settle(request, raw));
     },
+    refunds: refunder.counts,
     async ready(readyTimeoutMs = 10_000) {
       if (client.status === "ready") return;
       if (client.status === "wait") client.connect().catch(() => {});
@@ -158,6 +162,8 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
     async close() {
       if (closed) return;
       closed = true;
+      // Refunds in flight are still owed; give them a moment before the connection goes.
+      await settleWithin(refunder.idle(), 1000, () => undefined);
       if (!owned) return;
       try {
         await settleWithin(client.quit(), 1000, () => {

@@ -7,12 +7,15 @@ export interface BatchedRequest {
 
 /**
  * Runs one script call for many requests: `keys` holds each key of the batch once, `slot` gives a key's 1-based
- * position in it (as Lua's KEYS), and `requests` are in the order they were made. Resolves with one part per request.
+ * position in it (as Lua's KEYS), and `requests` are in the order they were made. `dueAt` (Date.now() time,
+ * infinite without a timeout) is when the batch's callers are told it failed: the script must not act after it.
+ * Resolves with one part per request.
  */
 export type BatchRunner<R extends BatchedRequest> = (
   keys: string[],
   slot: ReadonlyMap<string, number>,
   requests: readonly R[],
+  dueAt: number,
 ) => Promise<unknown>;
 
 /** Collects the requests of one event-loop turn into script calls, one per group, each of at most `maxRequests`. */
@@ -22,12 +25,17 @@ export interface ScriptBatcher<R extends BatchedRequest> {
 }
 
 /** How batches are cut and how long a request may wait for its reply. */
-export interface ScriptBatchOptions {
+export interface ScriptBatchOptions<R extends BatchedRequest = BatchedRequest> {
   /** Most requests in one call (default 64). */
   maxRequests?: number;
   /** A request still unanswered this long after its batch opened is rejected with `timeoutMessage`. */
   timeoutMs?: number;
   timeoutMessage?: string;
+  /**
+   * Called with a call's requests and its reply (one part per request) when the reply arrives after the deadline
+   * rejected them: whatever the script did for them, their callers were told it failed.
+   */
+  onLate?: (requests: readonly R[], reply: readonly unknown[]) => void;
 }
 
 interface Batch<R> {
@@ -36,6 +44,8 @@ interface Batch<R> {
   deadline: Deadline | undefined;
   /** When that deadline is due (Date.now() time); infinite without a timeout. */
   dueAt: number;
+  /** Set once the deadline has rejected the batch's requests. */
+  expired: boolean;
 }
 
 interface Pending<R> {
@@ -52,30 +62,37 @@ interface Pending<R> {
  */
 export function createScriptBatcher<R extends BatchedRequest>(
   run: BatchRunner<R>,
-  options: ScriptBatchOptions = {},
+  options: ScriptBatchOptions<R> = {},
 ): ScriptBatcher<R> {
   const maxRequests = options.maxRequests ?? 64;
-  const { timeoutMs } = options;
+  const { timeoutMs, onLate } = options;
   const timeoutMessage = options.timeoutMessage ?? "script call timed out";
   let queued = new Map<string, Batch<R>>();
   let scheduled = false;
 
   // One deadline per batch, not per request: every request of a batch shares its fate, and this runs per Check.
   const open = (group: string): Batch<R> => {
-    const batch: Batch<R> = { requests: [], deadline: undefined, dueAt: Number.POSITIVE_INFINITY };
+    const batch: Batch<R> = {
+      requests: [],
+      deadline: undefined,
+      dueAt: Number.POSITIVE_INFINITY,
+      expired: false,
+    };
     if (timeoutMs !== undefined) {
       batch.dueAt = Date.now() + timeoutMs;
       batch.deadline = after(timeoutMs, () => {
         // A loop stalled past the deadline before the batch went out: its callers are told it failed, so it must
         // never be sent (Redis would charge them).
         if (queued.get(group) === batch) queued.delete(group);
+        batch.expired = true;
         rejectAll(batch.requests, new Error(timeoutMessage));
       });
     }
     return batch;
   };
 
-  const send = ({ requests: batch, deadline, dueAt }: Batch<R>): void => {
+  const send = (opened: Batch<R>): void => {
+    const { requests: batch, deadline, dueAt } = opened;
     // Due already, though its deadline has not run yet: a deadline that comes due during a stall waits for the
     // turn's I/O (see deadline.ts), which may be this flush. Its callers are about to be told it failed.
     if (Date.now() >= dueAt) {
@@ -95,14 +112,25 @@ export function createScriptBatcher<R extends BatchedRequest>(
     }
     let pending: Promise<unknown>;
     try {
-      pending = run(keys, slot, requests);
+      pending = run(keys, slot, requests, dueAt);
     } catch (error) {
       // A client that throws instead of rejecting must not crash the process from a setImmediate callback.
       pending = Promise.reject(error);
     }
-    // A reply after the deadline settles nothing: each request's promise has already been rejected.
+    // A reply after the deadline settles nothing: each request's promise has already been rejected. What the script
+    // did for them is reported to onLate, so that it can be undone.
     pending.then(
       (reply) => {
+        if (opened.expired) {
+          if (onLate && Array.isArray(reply) && reply.length === batch.length) {
+            try {
+              onLate(requests, reply);
+            } catch {
+              // Best effort: nothing is waiting on this reply any more, so there is no one to tell.
+            }
+          }
+          return;
+        }
         deadline?.cancel();
         if (!Array.isArray(reply) || reply.length !== batch.length) {
           rejectAll(batch, new Error("rate limiter: malformed script reply"));

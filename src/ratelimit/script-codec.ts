@@ -6,8 +6,6 @@ export interface ScriptRequest {
   /** Capacity and periodSeconds of each bucket in turn, in the order of `keys`. */
   limits: readonly number[];
   cost: number;
-  /** Redis time in µs after which the script must not charge the request; 0 for none. */
-  deadlineUs: number;
 }
 
 /** One request's answer from the script; a stale reply carries no tokens. */
@@ -22,20 +20,22 @@ export interface ScriptReply {
 const DOUBLE = 8;
 
 /**
- * ARGV[1] of the script: little-endian doubles, the request count, then per request its cost, deadline and bucket
- * count, and per bucket its 1-based position in KEYS (from `slot`), capacity and periodSeconds.
+ * ARGV[1] of the script: little-endian doubles, the request count and the call's deadline (Redis time in µs after
+ * which the script charges nothing; 0 for none), then per request its cost and bucket count, and per bucket its
+ * 1-based position in KEYS (from `slot`), capacity and periodSeconds.
  */
 export function encodeRequests(
   slot: ReadonlyMap<string, number>,
   requests: readonly ScriptRequest[],
+  deadlineUs: number,
 ): Buffer {
-  let count = 1;
-  for (const r of requests) count += 3 + 3 * r.keys.length;
+  let count = 2;
+  for (const r of requests) count += 2 + 3 * r.keys.length;
   const out = Buffer.allocUnsafe(count * DOUBLE);
   let at = out.writeDoubleLE(requests.length, 0);
+  at = out.writeDoubleLE(deadlineUs, at);
   for (const r of requests) {
     at = out.writeDoubleLE(r.cost, at);
-    at = out.writeDoubleLE(r.deadlineUs, at);
     at = out.writeDoubleLE(r.keys.length, at);
     for (let i = 0; i < r.keys.length; i++) {
       at = out.writeDoubleLE(slot.get(r.keys[i]!) ?? Number.NaN, at);

@@ -141,9 +141,11 @@ describe.skipIf(!redisTestsEnabled)("redis limiter", () => {
   it("charges nothing for a request the script runs after its deadline, and answers it as stale", async () => {
     const key = `km:rl:{${freshTag()}}:late`;
     const run = async (deadlineUs: number) => {
-      const args = encodeRequests(new Map([[key, 1]]), [
-        { keys: [key], limits: [5, 60], cost: 1, deadlineUs },
-      ]);
+      const args = encodeRequests(
+        new Map([[key, 1]]),
+        [{ keys: [key], limits: [5, 60], cost: 1 }],
+        deadlineUs,
+      );
       const replies = (await admin.callBuffer("eval", CONSUME_LUA, 1, key, args)) as Buffer[];
       return decodeReply(replies[0], 1);
     };

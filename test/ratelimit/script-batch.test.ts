@@ -119,6 +119,61 @@ describe("script batcher", () => {
     for (const p of pending) await expect(p).rejects.toThrow("too slow");
   });
 
+  it("hands the runner the moment the call's callers are told it failed, so the script can refuse to act later", async () => {
+    const dues: number[] = [];
+    const batcher = createScriptBatcher(
+      async (_keys, _slot, requests: readonly Req[], dueAt) => {
+        dues.push(dueAt);
+        return requests.map((r) => r.id);
+      },
+      { timeoutMs: 80 },
+    );
+    const before = Date.now();
+    await Promise.all([batcher.submit("", req(1, "a")), batcher.submit("", req(2, "b"))]);
+    expect(dues).toHaveLength(1);
+    expect(dues[0]).toBeGreaterThanOrEqual(before + 80);
+    expect(dues[0]).toBeLessThanOrEqual(Date.now() + 80);
+    const unbounded: number[] = [];
+    await createScriptBatcher(async (_k, _s, requests: readonly Req[], dueAt) => {
+      unbounded.push(dueAt);
+      return requests.map((r) => r.id);
+    }).submit("", req(3, "c"));
+    expect(unbounded).toEqual([Number.POSITIVE_INFINITY]);
+  });
+
+  it("reports a reply that arrives after the deadline, with its requests, so that what it did can be undone", async () => {
+    let answer: (reply: unknown) => void = () => {};
+    const late: { requests: readonly Req[]; reply: readonly unknown[] }[] = [];
+    const batcher = createScriptBatcher(() => new Promise((resolve) => (answer = resolve)), {
+      timeoutMs: 20,
+      timeoutMessage: "too slow",
+      onLate: (requests: readonly Req[], reply) => late.push({ requests, reply }),
+    });
+    const pending = [batcher.submit("", req(1, "a")), batcher.submit("", req(2, "b"))];
+    for (const p of pending) await expect(p).rejects.toThrow("too slow");
+    expect(late).toEqual([]);
+    answer(["one", "two"]);
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual([{ requests: [req(1, "a"), req(2, "b")], reply: ["one", "two"] }]);
+  });
+
+  it("reports no reply that arrived in time, nor a late one of the wrong shape", async () => {
+    const late: unknown[] = [];
+    const onLate = (_r: unknown, reply: unknown) => late.push(reply);
+    const { run } = echoRunner();
+    const inTime = createScriptBatcher(run, { timeoutMs: 1000, onLate });
+    await expect(inTime.submit("", req(1, "a"))).resolves.toBe(1);
+    let answer: (reply: unknown) => void = () => {};
+    const slow = createScriptBatcher(() => new Promise((resolve) => (answer = resolve)), {
+      timeoutMs: 10,
+      onLate,
+    });
+    await expect(slow.submit("", req(2, "b"))).rejects.toThrow();
+    answer(["x", "too many"]);
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual([]);
+  });
+
   it("answers within the deadline as usual, and a later batch gets a deadline of its own", async () => {
     const { run } = echoRunner();
     const batcher = createScriptBatcher(run, { timeoutMs: 20, timeoutMessage: "too slow" });
