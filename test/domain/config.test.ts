@@ -36,4 +36,19 @@ describe("configuration", () => {
       expect(String(error)).not.toContain("hunter2");
     }
   });
+
+  it("bounds the database by default, and a migration URL needs the service's URL beside it", () => {
+    expect(loadConfig({})).toMatchObject({
+      databaseMigrationUrl: undefined,
+      dbStatementTimeoutMs: 5000,
+      dbLockTimeoutMs: 3000,
+      dbConnectTimeoutMs: 5000,
+      dbProbeTimeoutMs: 1000,
+      adminDeadlineMs: 5000,
+    });
+    expect(() => loadConfig({ DATABASE_MIGRATION_URL: "postgres://owner:p@db/x" })).toThrow(
+      /DATABASE_MIGRATION_URL needs DATABASE_URL/,
+    );
+    expect(() => loadConfig({ KEYMESH_ADMIN_DEADLINE_MS: "0" })).toThrow(/KEYMESH_ADMIN_DEADLINE_MS/);
+  });
 });
