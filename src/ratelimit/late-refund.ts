@@ -103,7 +103,14 @@ export function createRefunder(run: RefundRunner, options: RefunderOptions): Ref
     const timedOut = () => {
       throw new Error("refund timed out");
     };
-    settleWithin(run(keys, args), options.timeoutMs, timedOut).then(
+    let sent: Promise<unknown>;
+    try {
+      sent = run(keys, args);
+    } catch (error) {
+      // A client that throws instead of rejecting must not crash the process from a reply or timer callback.
+      sent = Promise.reject(error);
+    }
+    settleWithin(sent, options.timeoutMs, timedOut).then(
       () => {
         counts.confirmed++;
         finish();

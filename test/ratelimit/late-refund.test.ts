@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REFUND_LUA } from "../../src/ratelimit/late-refund.js";
 import type { LimitRequest } from "../../src/ratelimit/limiter.js";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
-import { CONSUME_SHA } from "../../src/ratelimit/redis-script.js";
+import { delayingClient } from "./delaying-client.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";
 import { redisTestsEnabled, sharedRedis } from "./shared-redis.js";
 import { drainConnection } from "./stall-timing.js";
@@ -18,46 +18,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TIMEOUT_MS = 300;
 /** How late the delayed reply reaches the limiter: well past its deadline. */
 const LATE_BY_MS = TIMEOUT_MS + 100;
-
-/**
- * A real client whose next consume reply, when asked, reaches the limiter `delayMs` late: Redis runs the script (and
- * charges) at once, and only its reply is held back, past the limiter's deadline. `delayNext` resolves once the
- * limiter has been handed that reply (and so has started any refund).
- */
-function delayingClient(real: Redis) {
-  let delayNextMs = 0;
-  let delivered: () => void = () => {};
-  const client = new Proxy(real, {
-    get(target, prop) {
-      if (prop === "evalshaBuffer") {
-        return (sha: string, ...args: unknown[]) => {
-          const delayMs = sha === CONSUME_SHA ? delayNextMs : 0;
-          if (sha === CONSUME_SHA) delayNextMs = 0;
-          const reply = (
-            target as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
-          ).evalshaBuffer!.call(target, sha, ...args);
-          if (delayMs === 0) return reply;
-          const handOver = delivered;
-          return reply.then(async (r) => {
-            await sleep(delayMs);
-            // After the limiter's own callbacks on this reply, which run first.
-            setImmediate(handOver);
-            return r;
-          });
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return {
-    client,
-    delayNext(ms: number): Promise<void> {
-      delayNextMs = ms;
-      return new Promise((resolve) => (delivered = resolve));
-    },
-  };
-}
 
 /** A bucket's tokens at Redis time `nowUs`, refilled as the script does; a missing bucket is full. */
 async function tokensAt(admin: Redis, key: string, capacity: number, period: number, nowUs: number) {

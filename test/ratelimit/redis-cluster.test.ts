@@ -2,6 +2,7 @@ import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { redisServerAvailable, startRedisCluster } from "../support/redis-server.js";
+import { delayingClient } from "./delaying-client.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";
 
 describe.skipIf(!redisServerAvailable())("redis limiter on a 3-master Redis Cluster", () => {
@@ -45,6 +46,35 @@ describe.skipIf(!redisServerAvailable())("redis limiter on a 3-master Redis Clus
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(48);
     expect(sizes.every((n) => n % 2 === 0)).toBe(true);
     await limiter.close();
+  });
+
+  it("gives back a charge whose reply came after the deadline, in the bucket's own slot, on every master", async () => {
+    const real = new Cluster(cluster.nodes);
+    const { client, delayNext } = delayingClient(real);
+    const limiter = createRedisLimiter({ client, commandTimeoutMs: 300 });
+    await limiter.ready();
+    const tags = Array.from({ length: 12 }, freshTag);
+    const buckets = [bucket("k:year", 10, 31_536_000), bucket("w:year", 20, 31_536_000, "workspace")];
+    for (const tag of tags) {
+      expect((await limiter.consume({ tag, buckets, cost: 1 })).allowed).toBe(true);
+      const delivered = delayNext(400);
+      await expect(limiter.consume({ tag, buckets, cost: 3 })).rejects.toThrow(/did not answer/);
+      await delivered;
+    }
+    for (let i = 0; i < 300 && limiter.refunds.confirmed < tags.length; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Every refund ran: a marker in another slot than the buckets would have failed with CROSSSLOT.
+    expect(limiter.refunds).toMatchObject({ started: tags.length, confirmed: tags.length, abandoned: 0 });
+    for (const tag of tags) {
+      const tokens = await Promise.all(
+        ["k:year", "w:year"].map(async (id) => Number(await real.hget(`km:rl:{${tag}}:${id}`, "t"))),
+      );
+      expect(tokens[0]).toBeCloseTo(9, 3);
+      expect(tokens[1]).toBeCloseTo(19, 3);
+    }
+    await limiter.close();
+    await real.quit();
   });
 
   it("works with a Cluster client the caller owns", async () => {
