@@ -1,4 +1,5 @@
 import type { Sql } from "postgres";
+import { ROOT_KEY_SPACE_ID } from "./admin/admin-policy.js";
 import { createApprovalService } from "./admin/approvals.js";
 import { createAdminServices } from "./admin/services.js";
 import { createCachedKeySpaces } from "./cache/cached-key-spaces.js";
@@ -79,7 +80,8 @@ export async function createCore(options: {
         logger.warn("rate limiter failed", { error, failures: limiterFailures });
     },
   };
-  const authorizer = createAuthorizer(authorizerOptions);
+  // Root keys authenticate KeyAdmin only: Check, /authz and KeyVerify answer for them as for unknown keys.
+  const authorizer = createAuthorizer({ ...authorizerOptions, excludedKeySpaceId: ROOT_KEY_SPACE_ID });
   // KeyAdmin callers are people and scripts, not Envoy: a busy instance should not refuse them at 150 ms.
   const adminAuthorizer = createAuthorizer({ ...authorizerOptions, deadlineMs: ADMIN_AUTH_DEADLINE_MS });
   const listener = await listenForChanges(sql, { keys: cache, keySpaces }, logger);

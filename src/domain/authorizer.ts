@@ -36,6 +36,12 @@ export interface AuthorizerOptions {
   usage: UsageRecorder;
   /** Key space used when a request names none. */
   defaultKeySpace: string;
+  /**
+   * The id of a key space this authorizer never decides for, however a request names it, answering as for an
+   * unknown key: the data plane's
+   * authorizer must not accept root keys, whatever key space a request (or a misconfigured route) names.
+   */
+  excludedKeySpaceId?: string;
   rateLimitFailure: "open" | "closed";
   /** A decision is made within this time even when a backend hangs. */
   deadlineMs: number;
@@ -86,7 +92,14 @@ function resolveSpace(
 ): KeySpace | undefined | "ambiguous" | Promise<KeySpace | undefined | "ambiguous"> {
   // Not async: the named case, nearly every Check, gets a cached space back directly, with no promise or await.
   const named = req.keySpace || o.defaultKeySpace;
-  return named ? o.keySpaces.get(named) : inferSpace(o, req);
+  if (!named) return inferSpace(o, req);
+  const space = o.keySpaces.get(named);
+  if (o.excludedKeySpaceId === undefined) return space;
+  return space instanceof Promise ? space.then((s) => unlessExcluded(o, s)) : unlessExcluded(o, space);
+}
+
+function unlessExcluded(o: AuthorizerOptions, space: KeySpace | undefined): KeySpace | undefined {
+  return space?.id === o.excludedKeySpaceId ? undefined : space;
 }
 
 /** No key space named: the one whose sources and layout accept the presented key. */
