@@ -126,6 +126,15 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("DATABASE_MIGRATION_URL", "needs DATABASE_URL (the service role) as well");
   }
   const prefix = header(env, "KEYMESH_IDENTITY_HEADER_PREFIX", "x-keymesh-");
+  const redisTimeoutMs = int(env, "KEYMESH_REDIS_TIMEOUT_MS", 100, 1, 10_000);
+  const checkDeadlineMs = int(env, "KEYMESH_CHECK_DEADLINE_MS", 150, 10, 10_000);
+  // A script still pending when its Check is answered could charge a request that was answered as not counted.
+  if (redisTimeoutMs >= checkDeadlineMs) {
+    throw new ConfigError(
+      "KEYMESH_REDIS_TIMEOUT_MS",
+      `must be below KEYMESH_CHECK_DEADLINE_MS (${checkDeadlineMs}), got ${redisTimeoutMs}`,
+    );
+  }
   return {
     databaseUrl,
     databaseMigrationUrl,
@@ -138,14 +147,14 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPostgresPort: int(env, "KEYMESH_EMBEDDED_PG_PORT", 54329, 1024, 65535),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisClusterNodes: clusterNodes(env),
-    redisTimeoutMs: int(env, "KEYMESH_REDIS_TIMEOUT_MS", 100, 1, 10_000),
+    redisTimeoutMs,
     pepper,
     host: env.KEYMESH_HOST || "127.0.0.1",
     httpPort: int(env, "KEYMESH_HTTP_PORT", 8080, 0, 65535),
     grpcPort: int(env, "KEYMESH_GRPC_PORT", 9090, 0, 65535),
     failureMode: oneOf(env, "KEYMESH_FAILURE_MODE", ["deny", "error"], "deny"),
     rateLimitFailure: oneOf(env, "KEYMESH_RATE_LIMIT_FAILURE", ["open", "closed"], "open"),
-    checkDeadlineMs: int(env, "KEYMESH_CHECK_DEADLINE_MS", 150, 10, 10_000),
+    checkDeadlineMs,
     cacheTtlMs: int(env, "KEYMESH_CACHE_TTL_MS", 30_000, 100, 3_600_000),
     cacheMaxEntries: int(env, "KEYMESH_CACHE_MAX_ENTRIES", 100_000, 10, 10_000_000),
     negativeCacheTtlMs: int(env, "KEYMESH_NEGATIVE_CACHE_TTL_MS", 5_000, 0, 3_600_000),

@@ -22,6 +22,19 @@ describe("configuration", () => {
     expect(() => loadConfig({ REDIS_CLUSTER_NODES: "a:1,b" })).toThrow(/REDIS_CLUSTER_NODES/);
   });
 
+  it("refuses a Redis timeout that is not below the Check deadline, so no charge outlives its answer", () => {
+    for (const [redis, deadline] of [
+      ["150", "150"],
+      ["200", "150"],
+      ["100", "50"],
+    ] as const) {
+      expect(() =>
+        loadConfig({ KEYMESH_REDIS_TIMEOUT_MS: redis, KEYMESH_CHECK_DEADLINE_MS: deadline }),
+      ).toThrow(/KEYMESH_REDIS_TIMEOUT_MS must be below KEYMESH_CHECK_DEADLINE_MS/);
+    }
+    expect(loadConfig({ KEYMESH_REDIS_TIMEOUT_MS: "149" }).redisTimeoutMs).toBe(149);
+  });
+
   it("an external database requires a pepper of at least 32 characters, and never echoes the URL", () => {
     expect(() => loadConfig({ DATABASE_URL: "postgres://u:hunter2@db/x" })).toThrow(
       /KEYMESH_PEPPER is required/,
