@@ -1,3 +1,4 @@
+import type { CredentialSource } from "../domain/types.js";
 import type { DenyReason, LimitStatus, Verdict } from "../domain/verdict.js";
 
 /** How verdicts become HTTP decisions; shared by the gRPC, Connect and plain-HTTP transports. */
@@ -8,7 +9,10 @@ export interface DecisionOptions {
   realm: string;
   /** What a backend failure (`kind: "error"`) becomes: a 503 denial, or a transport error for the proxy's own policy. */
   failureMode: "deny" | "error";
-  /** Authentication scheme of the 401 challenge; Bearer unless the deployment only uses id:secret Basic keys. */
+  /**
+   * Scheme of a 401 challenge when no key space judged the request (unknown key space, unreadable request); otherwise
+   * the challenge follows the key space's credential sources.
+   */
   challenge?: "Bearer" | "Basic";
 }
 
@@ -89,10 +93,14 @@ export function verdictToDecision(
 ): Decision {
   if (verdict.kind === "allow") return allowDecision(verdict, options);
   if (verdict.kind === "error") {
-    const decision = denyDecision("unavailable", UNAVAILABLE_MESSAGE, [], undefined, options, nowSeconds);
+    const decision = denyDecision(
+      { reason: "unavailable", message: UNAVAILABLE_MESSAGE, limits: [] },
+      options,
+      nowSeconds,
+    );
     return { ...decision, reason: "error", transportError: options.failureMode === "error" };
   }
-  return denyDecision(verdict.reason, verdict.message, verdict.limits, verdict.approval, options, nowSeconds);
+  return denyDecision(verdict, options, nowSeconds);
 }
 
 function allowDecision(verdict: Extract<Verdict, { kind: "allow" }>, options: DecisionOptions): Decision {
@@ -136,13 +144,14 @@ function allowDecision(verdict: Extract<Verdict, { kind: "allow" }>, options: De
 }
 
 function denyDecision(
-  reason: DenyReason,
-  message: string,
-  limits: LimitStatus[],
-  approval: { id: string; status: "pending" } | undefined,
+  verdict: Pick<
+    Extract<Verdict, { kind: "deny" }>,
+    "reason" | "message" | "limits" | "approval" | "credentialSources"
+  >,
   options: DecisionOptions,
   nowSeconds: number,
 ): Decision {
+  const { reason, message, limits, approval } = verdict;
   const responseHeaders: [string, string][] = [JSON_CONTENT_TYPE];
   let httpStatus: number;
   let grpcCode: number;
@@ -150,7 +159,7 @@ function denyDecision(
   if (unauthenticated.has(reason)) {
     httpStatus = 401;
     grpcCode = GrpcCode.UNAUTHENTICATED;
-    responseHeaders.push(["www-authenticate", challenge(reason, options)]);
+    responseHeaders.push(["www-authenticate", challengeHeader(reason, verdict.credentialSources, options)]);
   } else if (reason === "rate_limited") {
     httpStatus = 429;
     grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
@@ -189,11 +198,41 @@ function errorBody(reason: DenyReason, message: string): string {
   return JSON.stringify({ error: { code: reason, message } });
 }
 
-function challenge(reason: DenyReason, options: DecisionOptions): string {
-  const realm = options.realm.replace(/["\\]/g, "");
-  if ((options.challenge ?? "Bearer") === "Basic") return `Basic realm="${realm}"`;
-  // RFC 6750 §3.1: a request without credentials gets no error code; a rejected token gets invalid_token.
-  return reason === "missing" ? `Bearer realm="${realm}"` : `Bearer realm="${realm}", error="invalid_token"`;
+/** The auth-scheme a 401 names for a key read from a custom header: no standard scheme sends a key that way. */
+export const HEADER_CHALLENGE_SCHEME = "ApiKey";
+
+/**
+ * The WWW-Authenticate value of a 401: one challenge per place the key space reads keys, in its order (a header
+ * value may list several, RFC 9110 §11.6.1), so the client is asked for what the key space accepts. A custom header
+ * gets the ApiKey scheme naming that header, which no client mistakes for Basic or Bearer. Without sources (no key
+ * space resolved) the deployment's `challenge` option stands in.
+ */
+export function challengeHeader(
+  reason: DenyReason,
+  sources: readonly CredentialSource[] | undefined,
+  options: Pick<DecisionOptions, "realm" | "challenge">,
+): string {
+  const realm = quotable(options.realm);
+  const fallback: CredentialSource = { kind: options.challenge === "Basic" ? "basic" : "bearer" };
+  const list = sources && sources.length > 0 ? sources : [fallback];
+  const challenges: string[] = [];
+  for (const source of list) {
+    let challenge: string;
+    if (source.kind === "basic") challenge = `Basic realm="${realm}"`;
+    else if (source.kind === "header")
+      challenge = `${HEADER_CHALLENGE_SCHEME} realm="${realm}", header="${quotable(source.header)}"`;
+    // RFC 6750 §3.1: a request without credentials gets no error code; a rejected token gets invalid_token.
+    else
+      challenge =
+        reason === "missing" ? `Bearer realm="${realm}"` : `Bearer realm="${realm}", error="invalid_token"`;
+    if (!challenges.includes(challenge)) challenges.push(challenge);
+  }
+  return challenges.join(", ");
+}
+
+/** Text safe inside a quoted-string of a header value: printable ASCII without quotes or backslashes. */
+function quotable(text: string): string {
+  return headerValue(text).replace(/["\\]/g, "");
 }
 
 /** The most constrained bucket: lowest remaining, ties broken by the soonest reset. */
