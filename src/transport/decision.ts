@@ -175,6 +175,10 @@ function denyDecision(
     httpStatus = 202;
     grpcCode = GrpcCode.PERMISSION_DENIED;
     body = JSON.stringify({ approval: { id: approval.id, status: approval.status } });
+    // Also as a header: a proxy that drops denial bodies (nginx auth_request) can still hand the ticket on, and
+    // builds JSON from it, so only an id that needs no escaping is sent.
+    if (SAFE_APPROVAL_ID.test(approval.id))
+      responseHeaders.push([`${options.identityHeaderPrefix}approval-id`, approval.id]);
   } else {
     httpStatus = 403;
     grpcCode = GrpcCode.PERMISSION_DENIED;
@@ -193,6 +197,8 @@ function denyDecision(
     message,
   };
 }
+
+const SAFE_APPROVAL_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function errorBody(reason: DenyReason, message: string): string {
   return JSON.stringify({ error: { code: reason, message } });
