@@ -211,7 +211,8 @@ describe("the CheckRequests deploy/envoy/envoy.yaml produces, against keymesh (P
   const bootstrap = load();
 
   beforeAll(async () => {
-    t = await startTestServer();
+    // A generous decision deadline: opening an approval writes to Postgres, which a loaded CI machine can stall.
+    t = await startTestServer({ env: { KEYMESH_CHECK_DEADLINE_MS: "2000" } });
     envoy = createOfficialEnvoyClient(t.grpcAddress);
     spaces.api = (
       await t.admin.createKeySpace({

@@ -87,7 +87,8 @@ describe.skipIf(!enabled)(
     let workspaceId: string;
 
     beforeAll(async () => {
-      t = await startTestServer();
+      // A generous decision deadline: opening an approval writes to Postgres, which a loaded CI machine can stall.
+      t = await startTestServer({ env: { KEYMESH_CHECK_DEADLINE_MS: "2000" } });
       const common = {
         credentialSources: [{ kind: CredentialSourceKind.BEARER }],
         scopeModel: { hierarchies: [{ scopes: ["read", "write"] }] },
