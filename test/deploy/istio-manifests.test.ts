@@ -1,17 +1,19 @@
 /**
  * deploy/istio: the AuthorizationPolicies validated against Istio's CRD schema (@kubernetes-models/istio), and the
  * meshConfig extension providers checked field by field. The IstioOperator CRD leaves `spec` free-form, and no
- * registry package ships Istio's MeshConfig schema, so the providers are checked against the field tables below,
- * taken from Istio's mesh/v1alpha1/config.proto (ExtensionProvider and its EnvoyExternalAuthorization* messages).
+ * registry package ships Istio's MeshConfig schema, so the providers are checked against the field tables of
+ * test/support/istio-providers.ts, taken from Istio's mesh/v1alpha1/config.proto.
  * The second describe (Postgres) sends keymesh the check requests the providers make Envoy send.
  */
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { keyPaths, modelFor, type Path, parseManifests, schemaProblems } from "../support/manifest-schema.js";
+import { covers, httpCheck, providerProblems } from "../support/istio-providers.js";
+import { modelFor, parseManifests, schemaProblems } from "../support/manifest-schema.js";
 import { createOfficialEnvoyClient } from "../support/official-envoy-client.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { keyPaths, type Path, withKeyRenamed } from "../support/tree-paths.js";
 
 type Tree = Record<string, unknown>;
 const read = (file: string) => readFileSync(new URL(`../../deploy/${file}`, import.meta.url), "utf8");
@@ -19,108 +21,6 @@ const [operator] = parseManifests(read("istio/mesh-config.yaml"), "mesh-config.y
 const policies = parseManifests(read("istio/authorization-policy.yaml"), "authorization-policy.yaml");
 const providers = ((operator!.spec as Tree).meshConfig as Tree).extensionProviders as Tree[];
 const provider = (name: string) => providers.find((p) => p.name === name)!;
-
-type Kind = "string" | "port" | "bool" | "duration" | "strings" | "headerMap" | "status" | Fields;
-interface Fields {
-  [field: string]: Kind;
-}
-const REQUEST_BODY: Fields = { maxRequestBytes: "port", allowPartialMessage: "bool", packAsBytes: "bool" };
-// EnvoyExternalAuthorizationGrpcProvider and ...HttpProvider, camel-cased as Istio's JSON reads them.
-const GRPC: Fields = {
-  service: "string",
-  port: "port",
-  timeout: "duration",
-  failOpen: "bool",
-  clearRouteCache: "bool",
-  statusOnError: "status",
-  includeRequestBodyInCheck: REQUEST_BODY,
-};
-const HTTP: Fields = {
-  service: "string",
-  port: "port",
-  timeout: "duration",
-  pathPrefix: "string",
-  failOpen: "bool",
-  clearRouteCache: "bool",
-  statusOnError: "status",
-  includeRequestHeadersInCheck: "strings",
-  includeAdditionalHeadersInCheck: "headerMap",
-  includeRequestBodyInCheck: REQUEST_BODY,
-  headersToUpstreamOnAllow: "strings",
-  headersToDownstreamOnDeny: "strings",
-  headersToDownstreamOnAllow: "strings",
-};
-
-/** What is wrong with `value` as `kind`, by path. */
-function fieldProblems(kind: Kind, value: unknown, at: string): string[] {
-  const bad = (what: string) => [`${at}: expected ${what}, got ${JSON.stringify(value)}`];
-  switch (kind) {
-    case "string":
-      return typeof value === "string" && value !== "" ? [] : bad("a non-empty string");
-    case "port":
-      return Number.isInteger(value) && (value as number) > 0 && (value as number) < 2 ** 32
-        ? []
-        : bad("a uint32");
-    case "bool":
-      return typeof value === "boolean" ? [] : bad("true or false");
-    case "duration":
-      return typeof value === "string" && /^\d+(\.\d{1,9})?s$/.test(value)
-        ? []
-        : bad('a duration such as "0.25s"');
-    case "status":
-      return typeof value === "string" && /^[1-5]\d\d$/.test(value)
-        ? []
-        : bad('an HTTP status as a string ("503")');
-    case "strings":
-      return Array.isArray(value) &&
-        value.every((x) => typeof x === "string" && /^[*]?[a-z0-9-]+[*]?$/.test(x))
-        ? []
-        : bad("a list of lower-case header names (exact, prefix* or *suffix)");
-    case "headerMap":
-      return typeof value === "object" &&
-        value !== null &&
-        !Array.isArray(value) &&
-        Object.entries(value).every(([k, v]) => /^[a-z0-9-]+$/.test(k) && typeof v === "string")
-        ? []
-        : bad("a map of lower-case header names to values");
-    default: {
-      if (typeof value !== "object" || value === null || Array.isArray(value)) return bad("an object");
-      return Object.entries(value).flatMap(([k, v]) =>
-        k in kind ? fieldProblems(kind[k]!, v, `${at}.${k}`) : [`${at}.${k}: unknown field`],
-      );
-    }
-  }
-}
-
-/** Everything wrong with the providers list: unknown fields, wrong kinds, duplicate names, no or two provider kinds. */
-function providerProblems(list: unknown): string[] {
-  if (!Array.isArray(list)) return ["extensionProviders: expected a list"];
-  const names = new Set<string>();
-  return list.flatMap((p: Tree, i) => {
-    const at = `extensionProviders[${i}]`;
-    const problems: string[] = [];
-    if (typeof p.name !== "string" || !/^[a-z0-9-]+$/.test(p.name)) problems.push(`${at}.name: required`);
-    else if (names.has(p.name)) problems.push(`${at}.name: ${p.name} twice`);
-    else names.add(p.name);
-    const kinds = Object.keys(p).filter((k) => k !== "name");
-    if (kinds.length !== 1)
-      problems.push(`${at}: exactly one provider kind, got ${kinds.join(", ") || "none"}`);
-    for (const k of kinds) {
-      if (k === "envoyExtAuthzGrpc") problems.push(...fieldProblems(GRPC, p[k], `${at}.${k}`));
-      else if (k === "envoyExtAuthzHttp") problems.push(...fieldProblems(HTTP, p[k], `${at}.${k}`));
-      else problems.push(`${at}.${k}: not an ext_authz provider`);
-    }
-    return problems;
-  });
-}
-
-/** Whether Istio's header pattern (exact, prefix* or *suffix, lower case) covers `name`. */
-function covers(pattern: string, name: string): boolean {
-  if (pattern === "*") return true;
-  if (pattern.endsWith("*")) return name.startsWith(pattern.slice(0, -1));
-  if (pattern.startsWith("*")) return name.endsWith(pattern.slice(1));
-  return pattern === name;
-}
 
 const base = parseManifests(read("kubernetes/service.yaml"), "service.yaml").find(
   (d) => (d.metadata as Tree).name === "keymesh",
@@ -173,13 +73,7 @@ describe("deploy/istio", () => {
     expect(paths.length).toBeGreaterThan(30);
     fc.assert(
       fc.property(fc.constantFrom(...paths), (path: Path) => {
-        const copy = structuredClone(providers) as unknown as Record<string | number, unknown>;
-        let node = copy;
-        for (const step of path.slice(0, -1)) node = node[step] as Record<string | number, unknown>;
-        const key = path.at(-1) as string;
-        node[`${key}s`] = node[key];
-        delete node[key];
-        expect(providerProblems(copy)).not.toEqual([]);
+        expect(providerProblems(withKeyRenamed(providers, path, `${path.at(-1)}s`))).not.toEqual([]);
       }),
       { numRuns: 200 },
     );
@@ -216,22 +110,6 @@ describe("deploy/istio", () => {
     expect(spaces.size).toBe(http.length);
   });
 });
-
-/** The check request Envoy's HTTP ext_authz sends keymesh for `request` under an Istio HTTP provider. */
-function httpCheck(
-  p: Tree,
-  keymesh: string,
-  request: { method: string; path: string; headers: Record<string, string>; body?: string },
-) {
-  const headers: Record<string, string> = {};
-  const forwarded = ["authorization", ...(p.includeRequestHeadersInCheck as string[])];
-  for (const [name, value] of Object.entries(request.headers))
-    if (forwarded.some((pattern) => covers(pattern, name.toLowerCase()))) headers[name.toLowerCase()] = value;
-  // Istio: "client request of the same key ... will be overridden".
-  Object.assign(headers, p.includeAdditionalHeadersInCheck as Record<string, string>);
-  const body = p.includeRequestBodyInCheck && request.body !== undefined ? request.body : undefined;
-  return fetch(`${keymesh}${p.pathPrefix}${request.path}`, { method: request.method, headers, body });
-}
 
 describe("the checks the Istio providers make, against keymesh (Postgres)", () => {
   let t: TestServer;

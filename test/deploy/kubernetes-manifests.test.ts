@@ -9,7 +9,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { keyPaths, modelFor, type Path, parseManifests, schemaProblems } from "../support/manifest-schema.js";
+import { modelFor, parseManifests, schemaProblems } from "../support/manifest-schema.js";
+import { keyPaths, withKeyRenamed } from "../support/tree-paths.js";
 
 type Tree = Record<string, unknown>;
 const DIR = new URL("../../deploy/kubernetes/", import.meta.url);
@@ -95,7 +96,7 @@ describe("deploy/kubernetes as a kustomize base", () => {
       fc.property(fc.constantFrom(...cases), typo, ({ doc, path }, rename) => {
         const key = path.at(-1) as string;
         fc.pre(rename(key) !== key);
-        expect(schemaProblems(renamed(doc, path, rename(key))), path.join(".")).not.toEqual([]);
+        expect(schemaProblems(withKeyRenamed(doc, path, rename(key))), path.join(".")).not.toEqual([]);
       }),
       { numRuns: 300 },
     );
@@ -226,14 +227,3 @@ describe("deploy/kubernetes as a kustomize base", () => {
     expect(job.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
   });
 });
-
-/** `doc` with the key at `path` renamed to `name`, in place among its siblings. */
-function renamed(doc: Tree, path: Path, name: string): Tree {
-  const copy = structuredClone(doc);
-  let node = copy as Record<string | number, unknown>;
-  for (const step of path.slice(0, -1)) node = node[step] as Record<string | number, unknown>;
-  const entries = Object.entries(node);
-  for (const k of Object.keys(node)) delete node[k];
-  for (const [k, v] of entries) node[k === path.at(-1) ? name : k] = v;
-  return copy;
-}

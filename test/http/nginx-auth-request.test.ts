@@ -1,10 +1,15 @@
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { createApprovalKeySpace } from "../approvals/support.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { type Echoed, type NginxHandle, nginxAvailable, startEchoUpstream, startNginx } from "./nginx.js";
+import {
+  type Echoed,
+  type NginxHandle,
+  nginxAvailable,
+  shippedNginxConfig,
+  startEchoUpstream,
+  startNginx,
+} from "./nginx.js";
 
 /**
  * deploy/nginx/keymesh.conf, run by Debian's nginx against keymesh (needs Postgres; skipped without nginx). What the
@@ -16,7 +21,7 @@ import { type Echoed, type NginxHandle, nginxAvailable, startEchoUpstream, start
  *   handler, which also re-adds Retry-After and the X-RateLimit-* headers (nginx drops every subrequest header except
  *   WWW-Authenticate). The subrequest's JSON body is always dropped, so the handler writes its own.
  * - An approval-level request: /authz answers 403 (a 2xx would be an allow) with the ticket in X-Keymesh-Approval-Id;
- *   the handler turns that into 202 with the ticket as JSON, so the client can poll and retry.
+ *   the handler turns that into 202 with the ticket as JSON (test/http/nginx-approvals.test.ts).
  * - The subrequest inherits ALL client headers. keymesh's /authz prefers X-Forwarded-Method/-Uri over
  *   X-Original-Method/-URI and honours X-Keymesh-Scope / X-Keymesh-Cost / X-Keymesh-Key-Space, so the auth location
  *   clears them; otherwise a client picks the method, path or scopes keymesh judges.
@@ -25,26 +30,6 @@ import { type Echoed, type NginxHandle, nginxAvailable, startEchoUpstream, start
  * - Removing the credential: keymesh sends `x-envoy-auth-headers-to-remove: authorization`; a `map` over that header
  *   blanks Authorization (and X-Api-Key) per request. A key space with forward_credential keeps it.
  */
-
-const SHIPPED = readFileSync(new URL("../../deploy/nginx/keymesh.conf", import.meta.url), "utf8");
-
-/** The shipped file with only its "# site:" lines replaced; fails when one of them is not there exactly once. */
-function shippedConfig(site: { port: number; keymeshPort: number; upstreamPort: number; keySpace: string }) {
-  const replacements: [RegExp, string][] = [
-    [/^(\s*)server \S+; # site: keymesh$/m, `$1server 127.0.0.1:${site.keymeshPort};`],
-    [/^(\s*)server \S+; # site: app$/m, `$1server 127.0.0.1:${site.upstreamPort};`],
-    [/^(\s*)listen \S+; # site: listen$/m, `$1listen 127.0.0.1:${site.port};`],
-    [/^(\s*)set \$keymesh_key_space \S+; # site: key space$/m, `$1set $keymesh_key_space ${site.keySpace};`],
-  ];
-  let text = SHIPPED;
-  for (const [pattern, replacement] of replacements) {
-    const global = new RegExp(pattern.source, "gm");
-    expect(SHIPPED.match(global)?.length, `${pattern} in deploy/nginx/keymesh.conf`).toBe(1);
-    text = text.replace(pattern, replacement);
-  }
-  expect(text.match(/; # site:/g) ?? []).toEqual([]);
-  return text;
-}
 
 /** The README's minimal snippet, verbatim apart from ports and paths. */
 function readmeConfig(port: number, keymeshPort: number, upstreamPort: number): string {
@@ -79,11 +64,9 @@ describe.skipIf(!enabled)(
     let upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
     let nginx: NginxHandle;
     let forwarding: NginxHandle;
-    let approvals: NginxHandle;
     let readme: NginxHandle;
     let keySpaceId: string;
     let forwardingSpaceId: string;
-    let approvalSpaceId: string;
     let workspaceId: string;
 
     beforeAll(async () => {
@@ -113,21 +96,18 @@ describe.skipIf(!enabled)(
           ...common,
         })
       ).keySpace!.id;
-      approvalSpaceId = await createApprovalKeySpace(t, "ngxapr");
       workspaceId = (await t.admin.createWorkspace({ name: "nginx users", apiAccess: true })).workspace!.id;
       upstream = await startEchoUpstream();
       const keymeshPort = t.server.httpPort;
       const site = (keySpace: string) => (port: number) =>
-        shippedConfig({ port, keymeshPort, upstreamPort: upstream.port, keySpace });
+        shippedNginxConfig({ port, keymeshPort, upstreamPort: upstream.port, keySpace });
       nginx = await startNginx(site("ngx"));
       forwarding = await startNginx(site("ngxfwd"));
-      approvals = await startNginx(site("ngxapr"));
       readme = await startNginx((port) => readmeConfig(port, keymeshPort, upstream.port));
     });
 
     afterAll(async () => {
       await readme?.stop();
-      await approvals?.stop();
       await forwarding?.stop();
       await nginx?.stop();
       await upstream?.stop();
@@ -308,66 +288,6 @@ describe.skipIf(!enabled)(
       // Another key has its own bucket.
       expect((await call("/v1/workspaces/me", { secret: (await createKey(["read"])).secret })).status).toBe(
         200,
-      );
-    });
-
-    it("An approval-level call reaches the client as 202 with the approval id; the approved retry reaches the upstream once", async () => {
-      const key = await createKey(["things:write-approval"], approvalSpaceId);
-      const before = upstream.hits();
-      const queued = await call("/things", { method: "POST", secret: key.secret, via: approvals });
-      expect(queued.status).toBe(202);
-      expect(queued.headers.get("content-type")).toContain("application/json");
-      const ticket = (JSON.parse(queued.text) as { approval: { id: string; status: string } }).approval;
-      expect(ticket.status).toBe("pending");
-      expect(ticket.id).toMatch(/^apr_/);
-      expect(queued.headers.get("x-keymesh-approval-id")).toBe(ticket.id);
-      expect(upstream.hits()).toBe(before);
-      // The id is the one keymesh stored: a human approves exactly that request.
-      const pending = await t.admin.listApprovals({ workspaceId });
-      expect(pending.approvals.map((a) => a.id)).toContain(ticket.id);
-
-      const retryWith = (id: string) =>
-        call("/things", {
-          method: "POST",
-          secret: key.secret,
-          via: approvals,
-          headers: { "x-keymesh-approval": id },
-        });
-      expect((await retryWith(ticket.id)).status).toBe(403);
-      expect(upstream.hits()).toBe(before);
-
-      await t.admin.approveRequest({ id: ticket.id });
-      const retry = await retryWith(ticket.id);
-      expect(retry.status).toBe(200);
-      expect(retry.upstreamSaw!.headers["x-keymesh-key-id"]).toBe(key.id);
-      expect(retry.upstreamSaw!.headers["x-keymesh-approval"]).toBeUndefined();
-      expect(upstream.hits()).toBe(before + 1);
-      // Redeemed once: the same ticket again is refused.
-      const again = await retryWith(ticket.id);
-      expect(again.status).toBe(403);
-      expect(again.headers.get("x-keymesh-approval-id")).toBeNull();
-    });
-
-    it("A made-up approval ticket is refused with 403 and never reaches the upstream", async () => {
-      const key = await createKey(["things:write-approval"], approvalSpaceId);
-      const ticket = fc.oneof(
-        fc.stringMatching(/^apr_[A-Za-z0-9]{12}$/),
-        fc.stringMatching(/^[\x21-\x7e]{1,40}$/),
-      );
-      await fc.assert(
-        fc.asyncProperty(ticket, async (id) => {
-          const before = upstream.hits();
-          const res = await call("/things", {
-            method: "POST",
-            secret: key.secret,
-            via: approvals,
-            headers: { "x-keymesh-approval": id },
-          });
-          expect(res.status).toBe(403);
-          expect(res.headers.get("x-keymesh-approval-id")).toBeNull();
-          expect(upstream.hits()).toBe(before);
-        }),
-        { numRuns: 15 },
       );
     });
 

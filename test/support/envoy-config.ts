@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import protobuf from "protobufjs";
+import type { Path } from "./tree-paths.js";
 
 /**
  * Envoy configuration read the way Envoy reads it: proto3 JSON (YAML is parsed to the same tree) against the official
@@ -53,14 +54,13 @@ export function envoyProtos(): protobuf.Root {
 export interface ProtoReading {
   value: Record<string, unknown> | undefined;
   errors: string[];
-  /** The message type of every `@type` resolved, by the path of its Any. */
+  /** The message type of every `@type` resolved, by the path of its Any (JSON text of a Path). */
   anyTypes: Map<string, string>;
   /** Where every message field set in the input is, as keys and list indexes from the top. */
   fieldPaths: Path[];
+  /** Where every key that is no field of its message is. */
+  unknownFields: Path[];
 }
-
-/** Keys and list indexes leading to a value in a parsed YAML or JSON tree. */
-export type Path = (string | number)[];
 
 const TYPE_URL_PREFIX = "type.googleapis.com/";
 const WRAPPERS = new Set(
@@ -72,7 +72,13 @@ const WRAPPERS = new Set(
 /** Reads `json` as the proto3 JSON of `typeName`, strictly; see the module comment. */
 export function readProtoJson(typeName: string, json: unknown): ProtoReading {
   const root = envoyProtos();
-  const reading: ProtoReading = { value: undefined, errors: [], anyTypes: new Map(), fieldPaths: [] };
+  const reading: ProtoReading = {
+    value: undefined,
+    errors: [],
+    anyTypes: new Map(),
+    fieldPaths: [],
+    unknownFields: [],
+  };
   const type = root.lookupType(typeName);
   const value = message(root, type, json, typeName, [], reading);
   if (reading.errors.length === 0) {
@@ -118,6 +124,7 @@ function message(
     const path = `${at}.${key}`;
     if (!field) {
       reading.errors.push(`${path}: unknown field of ${full.slice(1)}`);
+      reading.unknownFields.push([...seg, key]);
       continue;
     }
     reading.fieldPaths.push([...seg, key]);
@@ -220,7 +227,7 @@ function any(
     reading.errors.push(`${at}: "@type" ${name} is not a message of the loaded Envoy protos`);
     return {};
   }
-  reading.anyTypes.set(at, name);
+  reading.anyTypes.set(JSON.stringify(seg), name);
   const { "@type": _, ...fields } = json as Record<string, unknown>;
   const inner = message(root, type, fields, at, seg, reading);
   if (reading.errors.length > 0) return { type_url: url, value: Buffer.alloc(0) };

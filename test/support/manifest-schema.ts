@@ -7,6 +7,7 @@ import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import { parseAllDocuments } from "yaml";
+import { keyPaths, type Path, valueAt, withValue } from "./tree-paths.js";
 
 /**
  * Kubernetes objects checked against the schemas the registry packages ship: the Kubernetes OpenAPI schemas
@@ -38,8 +39,6 @@ const MODELS: Record<string, SchemaModel> = {
 } as Record<string, SchemaModel>;
 
 type Tree = Record<string, unknown>;
-/** Keys and list indexes leading to a value. */
-export type Path = (string | number)[];
 
 /** The model for an object's apiVersion and kind, or undefined when none of the packages has it. */
 export function modelFor(doc: Tree): SchemaModel | undefined {
@@ -66,21 +65,6 @@ function validationError(Model: SchemaModel, doc: unknown): string | undefined {
   }
 }
 
-/** Every path to a key of an object inside `tree`, depth first. */
-export function keyPaths(tree: unknown, at: Path = []): Path[] {
-  if (Array.isArray(tree)) return tree.flatMap((x, i) => keyPaths(x, [...at, i]));
-  if (typeof tree !== "object" || tree === null) return [];
-  return Object.entries(tree).flatMap(([k, v]) => [[...at, k], ...keyPaths(v, [...at, k])]);
-}
-
-function withValue(tree: Tree, path: Path, value: unknown): Tree {
-  const copy = structuredClone(tree);
-  let node = copy as Record<string | number, unknown>;
-  for (const step of path.slice(0, -1)) node = node[step] as Record<string | number, unknown>;
-  node[path.at(-1)!] = value;
-  return copy;
-}
-
 /** A value no schema that accepted `value` also accepts, unless it accepts anything there. */
 function otherKind(value: unknown): unknown {
   return typeof value === "object" && value !== null ? true : { "keymesh-probe": [] };
@@ -88,11 +72,9 @@ function otherKind(value: unknown): unknown {
 
 /** Where the schema accepts any value: paths of keys it does not declare (see the module comment). */
 export function undeclaredKeys(Model: SchemaModel, doc: Tree): Path[] {
-  return keyPaths(doc).filter((path) => {
-    let value: unknown = doc;
-    for (const step of path) value = (value as Record<string | number, unknown>)[step];
-    return validationError(Model, withValue(doc, path, otherKind(value))) === undefined;
-  });
+  return keyPaths(doc).filter(
+    (path) => validationError(Model, withValue(doc, path, otherKind(valueAt(doc, path)))) === undefined,
+  );
 }
 
 /** Everything wrong with `doc` under its schema: the validation error, then each undeclared key. */

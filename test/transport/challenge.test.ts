@@ -6,12 +6,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CredentialSource } from "../../src/domain/types.js";
 import type { DenyReason, Verdict } from "../../src/domain/verdict.js";
-import {
-  challengeHeader,
-  HEADER_CHALLENGE_SCHEME,
-  resolveDecisionOptions,
-  verdictToDecision,
-} from "../../src/transport/decision.js";
+import { challengeHeader, HEADER_CHALLENGE_SCHEME } from "../../src/transport/challenge.js";
+import { resolveDecisionOptions, verdictToDecision } from "../../src/transport/decision.js";
 import { parseChallenges } from "../support/challenges.js";
 
 const UNAUTHENTICATED: DenyReason[] = [
