@@ -55,19 +55,25 @@ export interface AuthorizerOptions {
 
 const DAY_MS = 86_400_000;
 
-function deny(reason: DenyReason, message: string): Verdict {
-  return { kind: "deny", reason, message, limits: [] };
+function deny(reason: DenyReason, message: string, space?: KeySpace): Verdict {
+  const verdict: Extract<Verdict, { kind: "deny" }> = { kind: "deny", reason, message, limits: [] };
+  if (space) verdict.credentialSources = space.credentialSources;
+  return verdict;
 }
 
-// The denials that repeat on every bad request, built once. Frozen: one object answers every such Check.
-// (Verdict types its limits as a mutable array; a frozen empty one throws on any attempt to change it.)
+// The denials that repeat on every bad request, built once (per key space, whose credential sources a 401's
+// challenge names). Frozen: one object answers every such Check. (Verdict types its limits as a mutable array; a
+// frozen empty one throws on any attempt to change it.)
 const NO_LIMITS = Object.freeze([]) as readonly LimitStatus[] as LimitStatus[];
-const fixedDeny = (reason: DenyReason, message: string): Verdict =>
-  Object.freeze({ kind: "deny", reason, message, limits: NO_LIMITS });
+const fixedDeny = (reason: DenyReason, message: string, space?: KeySpace): Verdict =>
+  Object.freeze({
+    kind: "deny",
+    reason,
+    message,
+    limits: NO_LIMITS,
+    ...(space ? { credentialSources: space.credentialSources } : {}),
+  });
 const NOT_FOUND = fixedDeny("not_found", "the API key is not valid");
-const MALFORMED = fixedDeny("malformed", "the API key is malformed");
-const MISSING = fixedDeny("missing", "an API key is required");
-const REVOKED = fixedDeny("revoked", "the API key has been revoked");
 const NO_ROUTE = fixedDeny("no_route", "no route rule of the key space matches the request");
 // One denial per kind of bad path; the problems are a handful of constants, so this stays small.
 const INVALID_PATHS = new Map<PathProblem, Verdict>();
@@ -79,6 +85,30 @@ function invalidPath(problem: PathProblem): Verdict {
     INVALID_PATHS.set(problem, verdict);
   }
   return verdict;
+}
+
+interface SpaceDenials {
+  notFound: Verdict;
+  malformed: Verdict;
+  missing: Verdict;
+  revoked: Verdict;
+}
+
+// Keyed by the key space object, so a reloaded key space (new sources) gets new denials and the old ones go with it.
+const spaceDenials = new WeakMap<KeySpace, SpaceDenials>();
+
+function denialsOf(space: KeySpace): SpaceDenials {
+  let denials = spaceDenials.get(space);
+  if (!denials) {
+    denials = {
+      notFound: fixedDeny("not_found", "the API key is not valid", space),
+      malformed: fixedDeny("malformed", "the API key is malformed", space),
+      missing: fixedDeny("missing", "an API key is required", space),
+      revoked: fixedDeny("revoked", "the API key has been revoked", space),
+    };
+    spaceDenials.set(space, denials);
+  }
+  return denials;
 }
 
 function present(space: KeySpace, req: CheckRequest): Presented {
@@ -119,10 +149,11 @@ async function inferSpace(
 
 function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: string[]): Verdict | undefined {
   const { key, workspace, owner } = entry;
-  if (key.revokedAt) return REVOKED;
-  if (key.expiresAt && key.expiresAt.getTime() <= now) return deny("expired", "the API key has expired");
+  if (key.revokedAt) return denialsOf(space).revoked;
+  if (key.expiresAt && key.expiresAt.getTime() <= now)
+    return deny("expired", "the API key has expired", space);
   if (key.ownerType === "user" && owner && owner.status !== "active") {
-    return deny("disabled", "the API key's owner has closed their account");
+    return deny("disabled", "the API key's owner has closed their account", space);
   }
   if (workspace.status !== "active") return deny("workspace_disabled", "the workspace is disabled");
   if (!workspace.apiAccess)
@@ -134,6 +165,7 @@ function judgeEntry(entry: KeyEntry, space: KeySpace, now: number, warnings: str
       return deny(
         "key_too_old",
         `the API key is older than the ${maxAgeDays}-day rotation policy; rotate it`,
+        space,
       );
     }
     const warnDays = space.keyAgeWarningDays || 7;
@@ -199,15 +231,16 @@ function decideIn(
   // looked up, as a proxy that normalises paths would refuse it before asking.
   const path = space.routes.length === 0 ? "" : normalizePath(req.path);
   if (typeof path !== "string") return invalidPath(path);
+  const denials = denialsOf(space);
   const presented = present(space, req);
-  if (presented.kind === "missing") return MISSING;
-  if (presented.kind === "malformed") return MALFORMED;
+  if (presented.kind === "missing") return denials.missing;
+  if (presented.kind === "malformed") return denials.malformed;
   const key = parsed(space.format, presented.value);
-  if (key.canonical === undefined) return MALFORMED;
+  if (key.canonical === undefined) return denials.malformed;
 
   const { digest, hex } = key;
   const cached = o.cache.get(hex);
-  if (cached.kind === "miss") return NOT_FOUND;
+  if (cached.kind === "miss") return denials.notFound;
   if (cached.kind === "hit") {
     if (cached.refresh && !inflight.has(hex)) {
       // Answered from the entry meanwhile; a failed re-read leaves it until its TTL, when a Check surfaces the error.
@@ -229,10 +262,10 @@ function judge(
   path: string,
   entry: KeyEntry | undefined,
 ): Decided {
-  if (!entry) return NOT_FOUND;
+  if (!entry) return denialsOf(space).notFound;
   // A key from another key space answers exactly like an unknown one: no hint that it exists elsewhere.
   if (!digestsEqual(entry.digest, digest) || entry.key.keySpaceId !== space.id) {
-    return NOT_FOUND;
+    return denialsOf(space).notFound;
   }
 
   const now = (o.now ?? Date.now)();

@@ -1,4 +1,4 @@
-import type { OwnerType } from "./types.js";
+import type { CredentialSource, OwnerType } from "./types.js";
 
 /** The identity an allowed request carries upstream. */
 export interface Identity {
@@ -68,6 +68,11 @@ export type Verdict =
       message: string;
       limits: LimitStatus[];
       approval?: ApprovalTicket;
+      /**
+       * Where the key space that judged the request reads keys, so that a 401 challenges for that scheme; absent when
+       * no key space was resolved.
+       */
+      credentialSources?: readonly CredentialSource[];
     }
   | {
       /** A backend failed; the failure policy decides between a 503 denial and a transport error. */

@@ -1,4 +1,5 @@
 import type { DenyReason, LimitStatus, Verdict } from "../domain/verdict.js";
+import { challengeHeader } from "./challenge.js";
 
 /** How verdicts become HTTP decisions; shared by the gRPC, Connect and plain-HTTP transports. */
 export interface DecisionOptions {
@@ -8,7 +9,10 @@ export interface DecisionOptions {
   realm: string;
   /** What a backend failure (`kind: "error"`) becomes: a 503 denial, or a transport error for the proxy's own policy. */
   failureMode: "deny" | "error";
-  /** Authentication scheme of the 401 challenge; Bearer unless the deployment only uses id:secret Basic keys. */
+  /**
+   * Scheme of a 401 challenge when no key space judged the request (unknown key space, unreadable request); otherwise
+   * the challenge follows the key space's credential sources.
+   */
   challenge?: "Bearer" | "Basic";
 }
 
@@ -90,10 +94,14 @@ export function verdictToDecision(
 ): Decision {
   if (verdict.kind === "allow") return allowDecision(verdict, options);
   if (verdict.kind === "error") {
-    const decision = denyDecision("unavailable", UNAVAILABLE_MESSAGE, [], undefined, options, nowSeconds);
+    const decision = denyDecision(
+      { reason: "unavailable", message: UNAVAILABLE_MESSAGE, limits: [] },
+      options,
+      nowSeconds,
+    );
     return { ...decision, reason: "error", transportError: options.failureMode === "error" };
   }
-  return denyDecision(verdict.reason, verdict.message, verdict.limits, verdict.approval, options, nowSeconds);
+  return denyDecision(verdict, options, nowSeconds);
 }
 
 function allowDecision(verdict: Extract<Verdict, { kind: "allow" }>, options: DecisionOptions): Decision {
@@ -137,13 +145,14 @@ function allowDecision(verdict: Extract<Verdict, { kind: "allow" }>, options: De
 }
 
 function denyDecision(
-  reason: DenyReason,
-  message: string,
-  limits: LimitStatus[],
-  approval: { id: string; status: "pending" } | undefined,
+  verdict: Pick<
+    Extract<Verdict, { kind: "deny" }>,
+    "reason" | "message" | "limits" | "approval" | "credentialSources"
+  >,
   options: DecisionOptions,
   nowSeconds: number,
 ): Decision {
+  const { reason, message, limits, approval } = verdict;
   const responseHeaders: [string, string][] = [JSON_CONTENT_TYPE];
   let httpStatus: number;
   let grpcCode: number;
@@ -151,7 +160,7 @@ function denyDecision(
   if (unauthenticated.has(reason)) {
     httpStatus = 401;
     grpcCode = GrpcCode.UNAUTHENTICATED;
-    responseHeaders.push(["www-authenticate", challenge(reason, options)]);
+    responseHeaders.push(["www-authenticate", challengeHeader(reason, verdict.credentialSources, options)]);
   } else if (reason === "rate_limited") {
     httpStatus = 429;
     grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
@@ -171,6 +180,10 @@ function denyDecision(
     httpStatus = 202;
     grpcCode = GrpcCode.PERMISSION_DENIED;
     body = JSON.stringify({ approval: { id: approval.id, status: approval.status } });
+    // Also as a header: a proxy that drops denial bodies (nginx auth_request) can still hand the ticket on, and
+    // builds JSON from it, so only an id that needs no escaping is sent.
+    if (SAFE_APPROVAL_ID.test(approval.id))
+      responseHeaders.push([`${options.identityHeaderPrefix}approval-id`, approval.id]);
   } else {
     httpStatus = 403;
     grpcCode = GrpcCode.PERMISSION_DENIED;
@@ -190,15 +203,10 @@ function denyDecision(
   };
 }
 
+const SAFE_APPROVAL_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 function errorBody(reason: DenyReason, message: string): string {
   return JSON.stringify({ error: { code: reason, message } });
-}
-
-function challenge(reason: DenyReason, options: DecisionOptions): string {
-  const realm = options.realm.replace(/["\\]/g, "");
-  if ((options.challenge ?? "Bearer") === "Basic") return `Basic realm="${realm}"`;
-  // RFC 6750 §3.1: a request without credentials gets no error code; a rejected token gets invalid_token.
-  return reason === "missing" ? `Bearer realm="${realm}"` : `Bearer realm="${realm}", error="invalid_token"`;
 }
 
 /** The most constrained bucket: lowest remaining, ties broken by the soonest reset. */

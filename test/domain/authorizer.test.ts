@@ -210,13 +210,17 @@ describe("authorizer", () => {
 
   it("a key of another key space answers exactly like an unknown key", async () => {
     const { secret, entry } = makeKey({ keySpaceId: "ks_other" });
+    const unknown = makeKey();
     const { authorizer } = setup([entry]);
-    expect(await authorizer.check(request(`Bearer ${secret}`))).toEqual({
+    const verdict = await authorizer.check(request(`Bearer ${secret}`));
+    expect(verdict).toEqual({
       kind: "deny",
       reason: "not_found",
       message: "the API key is not valid",
       limits: [],
+      credentialSources: space.credentialSources,
     });
+    expect(verdict).toEqual(await authorizer.check(request(`Bearer ${unknown.secret}`)));
   });
 
   it("a hanging key store still yields a decision by the deadline, as an error verdict", async () => {

@@ -164,3 +164,35 @@ export async function startEchoUpstream(): Promise<{
       }),
   };
 }
+
+/** Where a test runs deploy/nginx/keymesh.conf: the values of its "# site:" lines. */
+export interface NginxSite {
+  port: number;
+  keymeshPort: number;
+  upstreamPort: number;
+  keySpace: string;
+}
+
+/**
+ * deploy/nginx/keymesh.conf with only its "# site:" lines replaced (the http-block body for startNginx); throws when
+ * one of them is not there exactly once, so the test always runs the shipped file.
+ */
+export function shippedNginxConfig(site: NginxSite): string {
+  const shipped = readFileSync(new URL("../../deploy/nginx/keymesh.conf", import.meta.url), "utf8");
+  const replacements: [RegExp, string][] = [
+    [/^(\s*)server \S+; # site: keymesh$/m, `$1server 127.0.0.1:${site.keymeshPort};`],
+    [/^(\s*)server \S+; # site: app$/m, `$1server 127.0.0.1:${site.upstreamPort};`],
+    [/^(\s*)listen \S+; # site: listen$/m, `$1listen 127.0.0.1:${site.port};`],
+    [/^(\s*)set \$keymesh_key_space \S+; # site: key space$/m, `$1set $keymesh_key_space ${site.keySpace};`],
+  ];
+  let text = shipped;
+  for (const [pattern, replacement] of replacements) {
+    const count = shipped.match(new RegExp(pattern.source, "gm"))?.length ?? 0;
+    if (count !== 1)
+      throw new Error(`deploy/nginx/keymesh.conf has ${count} lines matching ${pattern}, not 1`);
+    text = text.replace(pattern, replacement);
+  }
+  if (/; # site:/.test(text))
+    throw new Error("deploy/nginx/keymesh.conf has a site line the tests do not set");
+  return text;
+}

@@ -46,6 +46,8 @@ export interface OfficialCheckInput {
   headerMap?: { key: string; value?: string; raw_value?: Buffer }[];
   contextExtensions?: Record<string, string>;
   body?: string;
+  /** The body as Envoy sends it with `with_request_body.pack_as_bytes`. */
+  rawBody?: Buffer;
 }
 
 /** A client that speaks ext_authz v3 like Envoy, built with @grpc/proto-loader from the official protos. */
@@ -76,6 +78,7 @@ export function createOfficialEnvoyClient(address: string) {
         body: input.body ?? "",
       };
       if (input.headerMap) http.header_map = { headers: input.headerMap };
+      if (input.rawBody) http.raw_body = input.rawBody;
       const request = {
         attributes: {
           source: {

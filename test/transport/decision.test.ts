@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { DenyReason, Verdict } from "../../src/domain/verdict.js";
 import {
@@ -146,6 +147,29 @@ describe("verdictToDecision for denials", () => {
   it("falls back to the reset time, then to one second, when no bucket gives a retry time", () => {
     expect(retryAfter([limit({ remaining: 0, retryAfterSeconds: 0, resetAt: NOW + 7.5 })], NOW)).toBe(8);
     expect(retryAfter([], NOW)).toBe(1);
+  });
+
+  it("hands a pending ticket on in a header too, when its id needs no escaping, for proxies that drop the body", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.stringMatching(/^apr_[A-Za-z0-9]{12}$/), fc.string({ maxLength: 140 })),
+        (id) => {
+          const verdict: Verdict = {
+            kind: "deny",
+            reason: "approval_required",
+            message: "queued",
+            limits: [],
+            approval: { id, status: "pending" },
+          };
+          const d = verdictToDecision(verdict, resolveDecisionOptions({ identityHeaderPrefix: "x-km-" }));
+          expect(d.httpStatus).toBe(202);
+          expect(JSON.parse(d.body)).toEqual({ approval: { id, status: "pending" } });
+          const sent = header(d.responseHeaders, "x-km-approval-id");
+          if (/^[A-Za-z0-9_-]{1,128}$/.test(id)) expect(sent).toBe(id);
+          else expect(sent).toBeUndefined();
+        },
+      ),
+    );
   });
 
   it("answers approval_required without a ticket as a 403, since there is nothing to poll", () => {

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Authorizer } from "../../domain/check-request.js";
+import type { CredentialSource } from "../../domain/types.js";
 import type { Identity, Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 import {
@@ -92,12 +93,13 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
     details: UNAVAILABLE_MESSAGE,
   };
 
-  // Denials without limits or an approval ticket depend only on reason and message, so their bytes are kept whole:
+  // Denials without limits or an approval ticket depend only on reason, message and the credential sources a 401
+  // challenges for, so their bytes are kept whole:
   // an attack of bad keys then costs no decision building or encoding. Bounded, as messages can name scopes.
   const denials = new Map<string, CheckOutcome>();
   const outcome = (verdict: Verdict): CheckOutcome => {
     if (verdict.kind === "deny" && verdict.limits.length === 0 && !verdict.approval) {
-      const key = `${verdict.reason}\u0000${verdict.message}`;
+      const key = `${verdict.reason}\u0000${verdict.message}\u0000${sourcesKey(verdict.credentialSources)}`;
       let cached = denials.get(key);
       if (!cached) {
         cached = build(verdict);
@@ -181,6 +183,20 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
 }
 
 type AllowVerdict = Extract<Verdict, { kind: "allow" }>;
+
+// One text per sources array: the authorizer hands out the same array for every denial in a key space.
+const sourceKeys = new WeakMap<readonly CredentialSource[], string>();
+
+/** A string that differs whenever the WWW-Authenticate challenge for the sources could. */
+function sourcesKey(sources: readonly CredentialSource[] | undefined): string {
+  if (!sources) return "";
+  let key = sourceKeys.get(sources);
+  if (key === undefined) {
+    key = sources.map((s) => (s.kind === "header" ? `header:${s.header}` : s.kind)).join("\u0000");
+    sourceKeys.set(sources, key);
+  }
+  return key;
+}
 
 /** The grpc-js implementation type of the Authorization service. */
 export interface CheckImplementation extends grpc.UntypedServiceImplementation {
