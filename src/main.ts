@@ -35,6 +35,7 @@ async function main(command: string | undefined): Promise<number> {
         httpPort: server.httpPort,
         grpcPort: server.grpcPort,
         host: config.host,
+        node: process.version,
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

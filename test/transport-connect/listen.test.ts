@@ -15,7 +15,9 @@ const echo: HttpHandler = (req, res) => {
     size += chunk.length;
   });
   req.on("end", () => {
-    res.writeHead(200, { "content-type": "text/plain" });
+    // Not writeHead: @types/node 24 gives the two response classes overloads that no call satisfies for the union.
+    res.statusCode = 200;
+    res.setHeader("content-type", "text/plain");
     res.end(`${req.httpVersion} ${req.method} ${req.url} ${size}`);
   });
 };
