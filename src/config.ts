@@ -33,6 +33,12 @@ export interface Config {
   webhookPollMs: number;
   webhookBackoffMs: number;
   webhookMaxAttempts: number;
+  /** After SIGTERM, how long NOT_SERVING is reported while calls are still answered, before the listeners close. */
+  drainMs: number;
+  /** Once the listeners close, how long calls in flight may take before they are cut off. */
+  shutdownGraceMs: number;
+  /** Cached keys that let the check path stay ready while the database is unreachable (0: never). */
+  readyMinCachedKeys: number;
 }
 
 /** A setting that failed validation, named so the operator can fix it. */
@@ -139,5 +145,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookPollMs: int(env, "KEYMESH_WEBHOOK_POLL_MS", 500, 10, 60_000),
     webhookBackoffMs: int(env, "KEYMESH_WEBHOOK_BACKOFF_MS", 1_000, 10, 3_600_000),
     webhookMaxAttempts: int(env, "KEYMESH_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100),
+    drainMs: int(env, "KEYMESH_DRAIN_MS", 5_000, 0, 300_000),
+    shutdownGraceMs: int(env, "KEYMESH_SHUTDOWN_GRACE_MS", 5_000, 0, 300_000),
+    readyMinCachedKeys: int(env, "KEYMESH_READY_MIN_CACHED_KEYS", 1, 0, 10_000_000),
   };
 }

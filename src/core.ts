@@ -36,7 +36,7 @@ export type CoreConfig = Pick<
 
 const ADMIN_AUTH_DEADLINE_MS = 5000;
 
-/** Probes the database every few seconds, so health checks can tell a load balancer to look elsewhere. */
+/** Probes the database every few seconds for the keymesh_database_up metric (readiness probes on demand: health.ts). */
 function probeDatabase(sql: Sql, logger: Logger): { up: boolean; stop(): void } {
   const state = { up: true, stop: () => clearInterval(timer) };
   const timer = setInterval(() => {
@@ -119,8 +119,6 @@ export async function createCore(options: {
     cache,
     usage,
     metrics: () => ({ limiterFailures, cachedKeys: cache.size, databaseUp: health.up }),
-    /** Whether the database answered its last probe; health checks report NOT_SERVING otherwise. */
-    healthy: () => health.up,
     /** Stops applying change notifications; only the cache TTL then bounds staleness (used by tests). */
     stopListening: () => listener.stop(),
     async close() {

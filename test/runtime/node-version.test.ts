@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 const read = (path: string) => JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"));
 const pkg = read("../../package.json") as { engines: { node: string } };
 
-const parts = (version: string) => version.replace(/^v/, "").split(".").map(Number) as [number, number, number];
+const parts = (version: string) =>
+  version.replace(/^v/, "").split(".").map(Number) as [number, number, number];
 
 describe("runtime", () => {
   it("runs on a Node that satisfies package.json's engines, on the same major", () => {
