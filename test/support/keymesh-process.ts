@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { chownSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { freePort } from "./processes.js";
 import { TEST_PEPPER } from "./server.js";
 
@@ -22,7 +24,9 @@ export interface KeymeshProcess {
 
 /**
  * Spawns `command` (for instance `node --import tsx src/main.ts serve`) on free ports over `databaseUrl`, with only
- * PATH and HOME from this environment, and waits for "keymesh serving".
+ * PATH and HOME from this environment, and waits for "keymesh serving". With `secretsDir`, the database URL and the
+ * pepper are written there as files (readable by `uid` alone) and passed as DATABASE_URL_FILE and KEYMESH_PEPPER_FILE,
+ * as a mounted secret is.
  */
 export async function startKeymeshProcess(options: {
   command: string;
@@ -30,17 +34,35 @@ export async function startKeymeshProcess(options: {
   cwd?: string;
   databaseUrl: string;
   env?: Record<string, string>;
+  secretsDir?: string;
+  uid?: number;
+  gid?: number;
 }): Promise<KeymeshProcess> {
   const httpPort = await freePort();
   const grpcPort = await freePort();
+  const secrets: Record<string, string> = {};
+  for (const [setting, value] of [
+    ["DATABASE_URL", options.databaseUrl],
+    ["KEYMESH_PEPPER", TEST_PEPPER],
+  ] as const) {
+    if (!options.secretsDir) {
+      secrets[setting] = value;
+      continue;
+    }
+    const path = join(options.secretsDir, setting.toLowerCase());
+    writeFileSync(path, `${value}\n`, { mode: 0o400 });
+    if (options.uid !== undefined) chownSync(path, options.uid, options.gid ?? options.uid);
+    secrets[`${setting}_FILE`] = path;
+  }
   const child = spawn(options.command, options.args, {
     cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],
+    uid: options.uid,
+    gid: options.gid,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      DATABASE_URL: options.databaseUrl,
-      KEYMESH_PEPPER: TEST_PEPPER,
+      ...secrets,
       KEYMESH_HTTP_PORT: String(httpPort),
       KEYMESH_GRPC_PORT: String(grpcPort),
       ...options.env,
