@@ -41,7 +41,7 @@ beforeAll(async () => {
     databaseUrl: db.url,
     env: {
       KEYMESH_DRAIN_MS: String(DRAIN_MS),
-      KEYMESH_SHUTDOWN_GRACE_MS: "5000",
+      KEYMESH_SHUTDOWN_GRACE_MS: "10000",
       KEYMESH_CHECK_DEADLINE_MS: String(CALL_TIMEOUT_MS),
     },
   });
@@ -126,40 +126,49 @@ describe("SIGTERM drain (Postgres, a keymesh process)", () => {
       }),
     ]);
 
-    // A Watch stream, and a reflection stream that stays open as a call in flight through the close.
+    let sigterm = Number.NaN;
+    let exitedAfter = Number.NaN;
     const watched: string[] = [];
-    const watch = health.watch("");
-    const watchEnded = new Promise<string>((resolve) => {
-      watch.on("data", (response: HealthResponse) => watched.push(response.status));
-      watch.on("error", (error: { code?: number }) => resolve(`error ${error.code}`));
-      watch.on("end", () => resolve("end"));
-    });
-    const inFlight = reflection.open();
     const answers: ReflectionResponse[] = [];
-    inFlight.on("data", (response: ReflectionResponse) => answers.push(response));
-    const inFlightDone = new Promise<string>((resolve) => {
-      inFlight.on("error", (error: { code?: number }) => resolve(`error ${error.code}`));
-      inFlight.on("end", () => resolve("end"));
-    });
-    inFlight.write({ list_services: "" });
-    await expect.poll(() => answers.length).toBe(1);
-    await expect.poll(() => watched).toEqual(["SERVING"]);
-    await sleep(500);
+    let exit: Awaited<KeymeshProcess["exited"]>;
+    let watchEnded: Promise<string>;
+    let inFlightDone: Promise<string>;
+    try {
+      // A Watch stream, and a reflection stream that stays open as a call in flight through the close.
+      const watch = health.watch("");
+      watchEnded = new Promise<string>((resolve) => {
+        watch.on("data", (response: HealthResponse) => watched.push(response.status));
+        watch.on("error", (error: { code?: number }) => resolve(`error ${error.code}`));
+        watch.on("end", () => resolve("end"));
+      });
+      const inFlight = reflection.open();
+      inFlight.on("data", (response: ReflectionResponse) => answers.push(response));
+      inFlightDone = new Promise<string>((resolve) => {
+        inFlight.on("error", (error: { code?: number }) => resolve(`error ${error.code}`));
+        inFlight.on("end", () => resolve("end"));
+      });
+      inFlight.write({ list_services: "" });
+      // Generous polls: on a loaded machine an answer can take seconds, which is not what this test is about.
+      await expect.poll(() => answers.length, { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => watched, { timeout: 10_000 }).toEqual(["SERVING"]);
+      await sleep(500);
 
-    const sigterm = performance.now();
-    km.child.kill("SIGTERM");
-    // Once the drain is over and the listeners close, the open stream still gets its answer.
-    await km.waitForLog(/^drain period over/, DRAIN_MS + 10_000);
-    inFlight.write({ file_containing_symbol: "envoy.service.auth.v3.Authorization" });
-    await expect.poll(() => answers.length, { timeout: 3_000 }).toBe(2);
-    inFlight.end();
-    const exit = await km.exited;
-    const exitedAfter = performance.now() - sigterm;
-    running = false;
-    await loops;
-    health.close();
-    envoy.close();
-    reflection.close();
+      sigterm = performance.now();
+      km.child.kill("SIGTERM");
+      // Once the drain is over and the listeners close, the open stream still gets its answer.
+      await km.waitForLog(/^drain period over/, DRAIN_MS + 10_000);
+      inFlight.write({ file_containing_symbol: "envoy.service.auth.v3.Authorization" });
+      await expect.poll(() => answers.length, { timeout: 8_000 }).toBe(2);
+      inFlight.end();
+      exit = await km.exited;
+      exitedAfter = performance.now() - sigterm;
+    } finally {
+      running = false;
+      await loops;
+      health.close();
+      envoy.close();
+      reflection.close();
+    }
 
     const report = () =>
       outcomes
