@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
+  copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -206,10 +207,15 @@ describe("the runtime stage, replayed and run as the image runs it (Postgres)", 
     db = await createTestDatabase(inject("databaseUrl"));
     const secrets = join(temp, "secrets");
     mkdirSync(secrets, { mode: 0o755 });
-    // The image's node is Node 24 on its PATH; here that is the pinned binary the tests run on.
+    // The image's node is Node 24 in /usr/local/bin; here, a copy of the binary the tests run on, where the
+    // unprivileged user can reach it wherever this checkout lives.
+    const bin = join(image.runtimeRoot, "usr", "local", "bin");
+    mkdirSync(bin, { recursive: true });
+    copyFileSync(process.execPath, join(bin, "node"));
+    chmodSync(join(bin, "node"), 0o755);
     env = {
       ...image.env,
-      PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
+      PATH: `${bin}:/usr/bin:/bin`,
       HOME: "/tmp",
       KEYMESH_DATA_DIR: join(image.runtimeRoot, image.env.KEYMESH_DATA_DIR ?? "/data"),
       // Loopback rather than every interface, on a shared machine.
