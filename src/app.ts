@@ -3,10 +3,13 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
+import { file_envoy_service_auth_v3_external_auth } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_keymesh_v1_admin } from "../gen/keymesh/v1/admin_pb.js";
 import { file_keymesh_v1_verify } from "../gen/keymesh/v1/verify_pb.js";
 import type { Config } from "./config.js";
 import type { Core } from "./core.js";
+import { HEALTH_SERVICES } from "./health.js";
 import type { Logger } from "./log.js";
 import { adminDeadlineInterceptor } from "./transport/connect/admin-deadline.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
@@ -16,8 +19,13 @@ import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import type { DecisionOptions } from "./transport/decision.js";
 import { addCheckService, createCheckCounters } from "./transport/envoy/check-service.js";
+import { addHealthService } from "./transport/envoy/health-grpc.js";
+import { addReflectionService } from "./transport/envoy/reflection-grpc.js";
 import { addVerifyService } from "./transport/envoy/verify-grpc.js";
+import { type HealthSource, scopeHealth } from "./transport/health-source.js";
 import { createHttpAuthzHandler } from "./transport/http/authz-handler.js";
+import { createProbeHandler } from "./transport/http/probes.js";
+import { createReflector } from "./transport/reflection-index.js";
 import { verifyWithAuthorizer } from "./transport/verify-mapping.js";
 
 /** The served surface of keymesh, built without listening. */
@@ -28,23 +36,44 @@ export interface App {
   grpcServer: grpc.Server;
 }
 
+// What reflection lists on each port besides the port's own services (grpcurl lists these for grpc-go servers too).
+const PROTOCOL_SERVICES = [
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /** Routes a Connect router serves. */
-function routes(core: Core, config: Config, logger: Logger) {
+function routes(core: Core, config: Config, logger: Logger, health: HealthSource) {
+  const served = [HEALTH_SERVICES.admin, HEALTH_SERVICES.verify];
   return (router: ConnectRouter) => {
     adminRoutes({ admin: core.admin, approvals: core.approvals }, logger)(router);
     verifyRoutes(core.authorizer, config.failureMode)(router);
     createReflectionRoutes(
-      [file_keymesh_v1_admin, file_keymesh_v1_verify],
-      ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
+      createReflector(
+        [file_keymesh_v1_admin, file_keymesh_v1_verify, file_grpc_health_v1_health],
+        [...served, ...PROTOCOL_SERVICES],
+      ),
     )(router);
-    createHealthRoutes(() => (core.healthy() ? "SERVING" : "NOT_SERVING"), {
-      services: ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
-    })(router);
+    createHealthRoutes(scopeHealth(health, served))(router);
   };
 }
 
-/** Builds every server of keymesh over `core`; nothing listens until the composition root binds them. */
-export function createApp({ core, config, logger }: { core: Core; config: Config; logger: Logger }): App {
+/**
+ * Builds every server of keymesh over `core`, reporting `health` on both ports; nothing listens until the composition
+ * root binds them.
+ */
+export function createApp({
+  core,
+  config,
+  logger,
+  health,
+}: {
+  core: Core;
+  config: Config;
+  logger: Logger;
+  health: HealthSource;
+}): App {
   const decisionOptions: Partial<DecisionOptions> = {
     identityHeaderPrefix: config.identityHeaderPrefix,
     failureMode: config.failureMode,
@@ -58,21 +87,17 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     deadlineMs: config.checkDeadlineMs,
     logger,
   });
+  const probes = createProbeHandler(health);
   const connect = connectNodeAdapter({
-    routes: routes(core, config, logger),
+    routes: routes(core, config, logger, health),
     interceptors: [
       adminDeadlineInterceptor("keymesh.v1.KeyAdmin", config.adminDeadlineMs),
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
       validationInterceptor(),
     ],
     fallback: (req, res) => {
+      if (probes(req, res)) return;
       const url = req.url ?? "";
-      if (url === "/healthz") {
-        const up = core.healthy();
-        res.writeHead(up ? 200 : 503, { "content-type": "text/plain" });
-        res.end(up ? "ok\n" : "database unreachable\n");
-        return;
-      }
       if (url === "/metrics") {
         const m = core.metrics();
         const decisions = (["allow", "deny", "error"] as const).map(
@@ -125,5 +150,14 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     deadlineMs: config.checkDeadlineMs,
     logger,
   });
+  const grpcServed = [HEALTH_SERVICES.authorization, HEALTH_SERVICES.verify];
+  addHealthService(grpcServer, scopeHealth(health, grpcServed));
+  addReflectionService(
+    grpcServer,
+    createReflector(
+      [file_envoy_service_auth_v3_external_auth, file_keymesh_v1_verify, file_grpc_health_v1_health],
+      [...grpcServed, ...PROTOCOL_SERVICES],
+    ),
+  );
   return { httpHandler: connect, grpcServer };
 }

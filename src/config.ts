@@ -1,4 +1,9 @@
-/** Every setting keymesh reads, validated once at boot; the only module that reads `process.env`. */
+import { readFileSync } from "node:fs";
+
+/**
+ * Every setting keymesh reads, validated once at boot; the only module that reads `process.env` (and the files that
+ * secret settings may name instead).
+ */
 export interface Config {
   /** External Postgres; when absent keymesh runs an embedded one in `dataDir`. */
   databaseUrl: string | undefined;
@@ -43,6 +48,12 @@ export interface Config {
   webhookPollMs: number;
   webhookBackoffMs: number;
   webhookMaxAttempts: number;
+  /** After SIGTERM, how long NOT_SERVING is reported while calls are still answered, before the listeners close. */
+  drainMs: number;
+  /** Once the listeners close, how long calls in flight may take before they are cut off. */
+  shutdownGraceMs: number;
+  /** Cached keys that let the check path stay ready while the database is unreachable (0: never). */
+  readyMinCachedKeys: number;
 }
 
 /** A setting that failed validation, named so the operator can fix it. */
@@ -77,8 +88,38 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], f
   return raw as T;
 }
 
-function url(env: Env, name: string, protocols: string[]): string | undefined {
-  const raw = env[name];
+/** A secret's value and the setting it came from (NAME, or NAME_FILE), for error messages. */
+interface Secret {
+  value: string | undefined;
+  setting: string;
+}
+
+/**
+ * A secret setting from NAME or from the file NAME_FILE names, as orchestrators mount secrets; the file's trailing
+ * line breaks are dropped, since most ways of writing one add a newline. Setting both is an error, not a precedence
+ * rule: an operator moving a secret into a file should not be left guessing which value is in force.
+ */
+function secret(env: Env, name: string): Secret {
+  const fileSetting = `${name}_FILE`;
+  const direct = env[name] || undefined;
+  const path = env[fileSetting] || undefined;
+  if (direct !== undefined && path !== undefined) {
+    throw new ConfigError(fileSetting, `and ${name} are both set; set only one of them`);
+  }
+  if (path === undefined) return { value: direct, setting: name };
+  let content: string;
+  try {
+    content = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "an error";
+    throw new ConfigError(fileSetting, `names a file that cannot be read (${code}): ${path}`);
+  }
+  const value = content.replace(/[\r\n]+$/, "");
+  if (value === "") throw new ConfigError(fileSetting, `names an empty file: ${path}`);
+  return { value, setting: fileSetting };
+}
+
+function url({ value: raw, setting: name }: Secret, protocols: string[]): string | undefined {
   if (raw === undefined || raw === "") return undefined;
   let parsed: URL;
   try {
@@ -88,7 +129,8 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, "is not a valid URL");
   }
   if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must use ${protocols.join(" or ")}, got ${parsed.protocol}`);
+    // Not even the scheme is echoed: a mis-mounted secret ("pass:word") would parse as one.
+    throw new ConfigError(name, `must use ${protocols.join(" or ")}`);
   }
   return raw;
 }
@@ -113,15 +155,20 @@ function clusterNodes(env: Env): { host: string; port: number }[] {
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): Config {
-  const pepper = env.KEYMESH_PEPPER || undefined;
+  const pepperSecret = secret(env, "KEYMESH_PEPPER");
+  const pepper = pepperSecret.value;
   if (pepper !== undefined && pepper.length < 32) {
-    throw new ConfigError("KEYMESH_PEPPER", "must be at least 32 characters");
+    throw new ConfigError(pepperSecret.setting, "must be at least 32 characters");
   }
-  const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+  const database = secret(env, "DATABASE_URL");
+  const databaseUrl = url(database, ["postgres:", "postgresql:"]);
   if (databaseUrl && !pepper) {
-    throw new ConfigError("KEYMESH_PEPPER", "is required when DATABASE_URL is set (32+ random characters)");
+    throw new ConfigError(
+      "KEYMESH_PEPPER",
+      `is required when ${database.setting} is set (32+ random characters, or a file named by KEYMESH_PEPPER_FILE)`,
+    );
   }
-  const databaseMigrationUrl = url(env, "DATABASE_MIGRATION_URL", ["postgres:", "postgresql:"]);
+  const databaseMigrationUrl = url(secret(env, "DATABASE_MIGRATION_URL"), ["postgres:", "postgresql:"]);
   if (databaseMigrationUrl && !databaseUrl) {
     throw new ConfigError("DATABASE_MIGRATION_URL", "needs DATABASE_URL (the service role) as well");
   }
@@ -145,7 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminDeadlineMs: int(env, "KEYMESH_ADMIN_DEADLINE_MS", 5_000, 100, 600_000),
     dataDir: env.KEYMESH_DATA_DIR || ".keymesh",
     embeddedPostgresPort: int(env, "KEYMESH_EMBEDDED_PG_PORT", 54329, 1024, 65535),
-    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisUrl: url(secret(env, "REDIS_URL"), ["redis:", "rediss:"]),
     redisClusterNodes: clusterNodes(env),
     redisTimeoutMs,
     pepper,
@@ -168,5 +215,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookPollMs: int(env, "KEYMESH_WEBHOOK_POLL_MS", 500, 10, 60_000),
     webhookBackoffMs: int(env, "KEYMESH_WEBHOOK_BACKOFF_MS", 1_000, 10, 3_600_000),
     webhookMaxAttempts: int(env, "KEYMESH_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100),
+    drainMs: int(env, "KEYMESH_DRAIN_MS", 5_000, 0, 300_000),
+    shutdownGraceMs: int(env, "KEYMESH_SHUTDOWN_GRACE_MS", 5_000, 0, 300_000),
+    readyMinCachedKeys: int(env, "KEYMESH_READY_MIN_CACHED_KEYS", 1, 0, 10_000_000),
   };
 }

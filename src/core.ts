@@ -13,7 +13,7 @@ import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
 import type { Change } from "./store/db.js";
 import { createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
-import { watchDatabase } from "./store/probe.js";
+import { createDatabaseProbe, watchDatabase } from "./store/probe.js";
 import { createUsageRecorder } from "./store/usage-recorder.js";
 import { startOutboxWorker } from "./webhooks/outbox-worker.js";
 import { webhookSigningSecret } from "./webhooks/sign.js";
@@ -96,11 +96,8 @@ export async function createCore(options: {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
   });
-  const health = watchDatabase(sql, {
-    intervalMs: DATABASE_PROBE_INTERVAL_MS,
-    timeoutMs: config.dbProbeTimeoutMs,
-    logger,
-  });
+  const probeDatabase = createDatabaseProbe(sql, { timeoutMs: config.dbProbeTimeoutMs });
+  const health = watchDatabase(probeDatabase, { intervalMs: DATABASE_PROBE_INTERVAL_MS, logger });
   return {
     admin: createAdminServices({ sql, digest, pepper: options.pepper, signingSecret, announce }),
     approvals: createApprovalService(sql, announce),
@@ -111,8 +108,8 @@ export async function createCore(options: {
     cache,
     usage,
     metrics: () => ({ limiterFailures, cachedKeys: cache.size, databaseUp: health.up }),
-    /** Whether the database answered its last probe; health checks report NOT_SERVING otherwise. */
-    healthy: () => health.up,
+    /** Asks the database now, for readiness. */
+    probeDatabase,
     /** Stops applying change notifications; only the cache TTL then bounds staleness (used by tests). */
     stopListening: () => listener.stop(),
     async close() {

@@ -35,15 +35,25 @@ async function main(command: string | undefined): Promise<number> {
         httpPort: server.httpPort,
         grpcPort: server.grpcPort,
         host: config.host,
+        node: process.version,
       });
       await new Promise<void>((resolve) => {
+        let stopping = false;
         const stop = (signal: string) => {
-          logger.info("shutting down", { signal });
-          void server.close().then(resolve);
+          if (stopping) {
+            // A second signal (Ctrl-C twice, or an impatient supervisor) skips what is left of the drain.
+            logger.info("closing now", { signal });
+            void server.close().then(resolve);
+            return;
+          }
+          stopping = true;
+          logger.info("shutting down", { signal, drainMs: config.drainMs });
+          void server.shutdown().then(resolve);
         };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
+        process.on("SIGTERM", () => stop("SIGTERM"));
+        process.on("SIGINT", () => stop("SIGINT"));
       });
+      logger.info("stopped");
       return 0;
     }
     case "migrate": {

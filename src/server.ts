@@ -5,6 +5,7 @@ import type { Config } from "./config.js";
 import { type Core, createCore } from "./core.js";
 import { createDigester } from "./domain/digest.js";
 import { persistentSecret, startEmbeddedPostgres } from "./embedded-postgres.js";
+import { createHealth, type Health } from "./health.js";
 import type { Logger } from "./log.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createMemoryLimiter } from "./ratelimit/memory-limiter.js";
@@ -22,7 +23,14 @@ export interface RunningServer {
   httpPort: number;
   grpcPort: number;
   core: Core;
-  /** Runs the registered teardown steps in reverse order. */
+  /** What both ports' health services and `/readyz` report. */
+  health: Health;
+  /**
+   * The graceful stop, for SIGTERM: NOT_SERVING everywhere and 503 on `/readyz` at once, calls still answered for
+   * `drainMs` (default: the configured drain period) so that load balancers and Envoy stop sending, then `close()`.
+   */
+  shutdown(drainMs?: number): Promise<void>;
+  /** Closes now: the listeners (GOAWAY; calls in flight get the shutdown grace period), then every backend. */
   close(): Promise<void>;
 }
 
@@ -133,14 +141,53 @@ export async function startServer(
     teardown.add("rate limiter", () => limiter.close());
     const core = await createCore({ config, sql, pepper, limiter, logger });
     teardown.add("core", () => core.close());
-    const app = createApp({ core, config, logger });
-    const http = await listenHttp(app.httpHandler, { host: config.host, port: config.httpPort });
+    const health = createHealth({
+      probeDatabase: core.probeDatabase,
+      cachedKeys: () => core.cache.size,
+      minCachedKeys: config.readyMinCachedKeys,
+    });
+    const app = createApp({ core, config, logger, health });
+    const http = await listenHttp(app.httpHandler, {
+      host: config.host,
+      port: config.httpPort,
+      closeGraceMs: config.shutdownGraceMs,
+    });
     teardown.add("http listener", () => http.close());
     const grpc = await listenGrpc(app.grpcServer, { host: config.host, port: config.grpcPort });
-    teardown.add("grpc listener", () => grpc.close());
+    teardown.add("grpc listener", () => grpc.close(config.shutdownGraceMs));
+    // Watch streams would otherwise hold their connections open through the grace period.
+    teardown.add("health watchers", () => health.end());
     const root = await core.admin.bootstrap();
     if (root) options.onRootKey?.(root.secret);
-    return { httpPort: http.port, grpcPort: grpc.port, core, close: () => teardown.run() };
+    health.listening();
+    // A close() during the drain (a second signal) ends the drain early.
+    let endDrain = () => {};
+    const close = () => {
+      endDrain();
+      return teardown.run();
+    };
+    return {
+      httpPort: http.port,
+      grpcPort: grpc.port,
+      core,
+      health,
+      close,
+      async shutdown(drainMs = config.drainMs) {
+        health.drain();
+        logger.info("draining: reporting NOT_SERVING and still answering", { drainMs });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainMs);
+          endDrain = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        logger.info("drain period over: closing the listeners", {
+          graceMs: config.shutdownGraceMs,
+        });
+        await close();
+      },
+    };
   } catch (error) {
     await teardown.run();
     throw error;

@@ -1,44 +1,33 @@
 import type { Sql } from "postgres";
 import type { Logger } from "../log.js";
 
-/** The outcome of one probe: the database answered in time, or why not. */
-export type ProbeResult = { ok: true; latencyMs: number } | { ok: false; reason: string };
-
-/** A probe's result, and when its query settled (a hung database answers long after the result is due). */
-function startProbe(sql: Sql, timeoutMs: number): { result: Promise<ProbeResult>; settled: Promise<void> } {
-  const started = performance.now();
-  let settle!: () => void;
-  const settled = new Promise<void>((resolve) => {
-    settle = resolve;
-  });
-  const result = new Promise<ProbeResult>((resolve) => {
-    const timer = setTimeout(
-      () => resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` }),
-      timeoutMs,
-    );
-    sql`select 1`.then(
-      () => {
-        clearTimeout(timer);
-        settle();
-        resolve({ ok: true, latencyMs: performance.now() - started });
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        settle();
-        const code = (error as { code?: unknown } | null)?.code;
-        resolve({ ok: false, reason: typeof code === "string" ? code : "query failed" });
-      },
-    );
-  });
-  return { result, settled };
-}
+/** Whether the database answers a trivial query now. */
+export type DatabaseProbe = () => Promise<boolean>;
 
 /**
- * Asks the database a trivial query and waits at most `timeoutMs`. A hung server accepts connections and queries
- * but never answers, so only a timeout on the caller's side tells it apart from a slow one.
+ * A probe that runs `select 1` and reports false when it fails or takes longer than `timeoutMs`: a hung server
+ * accepts connections and queries but never answers, so only a timeout on the caller's side tells it apart from a
+ * slow one. One query at most is in flight: a probe made while a slow one still runs waits on that one instead of
+ * piling more onto a pool that is already stuck.
  */
-export function probeDatabase(sql: Sql, timeoutMs: number): Promise<ProbeResult> {
-  return startProbe(sql, timeoutMs).result;
+export function createDatabaseProbe(sql: Sql, options: { timeoutMs: number }): DatabaseProbe {
+  let running: Promise<boolean> | undefined;
+  return () => {
+    running ??= sql`select 1`.then(
+      () => true,
+      () => false,
+    );
+    const query = running;
+    void query.finally(() => {
+      if (running === query) running = undefined;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), options.timeoutMs);
+      timer.unref();
+    });
+    return Promise.race([query, late]).finally(() => clearTimeout(timer));
+  };
 }
 
 /** Whether the database answered its last probe, kept current in the background. */
@@ -47,32 +36,20 @@ export interface DatabaseHealth {
   stop(): void;
 }
 
-/**
- * Probes every `intervalMs` and remembers the outcome. A probe still unanswered is not repeated until it settles,
- * so a hung database holds at most one probe's connection.
- */
+/** Probes every `intervalMs` and remembers the outcome, logging each change. */
 export function watchDatabase(
-  sql: Sql,
-  options: { intervalMs: number; timeoutMs: number; logger: Logger },
+  probe: DatabaseProbe,
+  options: { intervalMs: number; logger: Logger },
 ): DatabaseHealth {
   let up = true;
-  let inFlight = false;
-  const probe = async () => {
-    // The previous probe's query is still unanswered; its timeout has reported the database down already.
-    if (inFlight) return;
-    inFlight = true;
-    const { result, settled } = startProbe(sql, options.timeoutMs);
-    void settled.then(() => {
-      inFlight = false;
-    });
-    const outcome = await result;
-    if (outcome.ok !== up) {
-      if (outcome.ok) options.logger.info("database reachable again");
-      else options.logger.warn("database unreachable", { reason: outcome.reason });
+  const timer = setInterval(async () => {
+    const ok = await probe();
+    if (ok !== up) {
+      if (ok) options.logger.info("database reachable again");
+      else options.logger.warn("database unreachable: no answer to a probe in time");
     }
-    up = outcome.ok;
-  };
-  const timer = setInterval(() => void probe(), options.intervalMs);
+    up = ok;
+  }, options.intervalMs);
   timer.unref();
   return {
     get up() {

@@ -68,7 +68,9 @@ export function reflectionClient(address: string, version: "v1" | "v1alpha" = "v
       call.on("end", () => resolve(responses));
       for (const request of requests) call.write(request);
     });
-  return { ask, close: () => client.close() };
+  /** One stream kept open for the caller to write to, as a client with a call in flight has. */
+  const open = () => client.ServerReflectionInfo();
+  return { ask, open, close: () => client.close() };
 }
 
 /** A health response as grpc-js decodes it. */

@@ -1,20 +1,17 @@
 import type * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHealthRoutes } from "../../src/transport/connect/health.js";
+import { scopeHealth } from "../../src/transport/health-source.js";
+import { healthWithSwitchableDatabase } from "../support/health.js";
 import { type HealthResponse, healthClient } from "./grpc-clients.js";
 import { serveH2c } from "./serve.js";
 
-let serving = true;
+const database = healthWithSwitchableDatabase();
 let server: Awaited<ReturnType<typeof serveH2c>>;
 let client: ReturnType<typeof healthClient>;
 
 beforeAll(async () => {
-  server = await serveH2c(
-    createHealthRoutes(() => (serving ? "SERVING" : "NOT_SERVING"), {
-      services: ["keymesh.v1.KeyVerify"],
-      watchIntervalMs: 20,
-    }),
-  );
+  server = await serveH2c(createHealthRoutes(scopeHealth(database.health, ["keymesh.v1.KeyVerify"])));
   client = healthClient(server.address);
 });
 
@@ -43,12 +40,14 @@ function take(stream: grpc.ClientReadableStream<HealthResponse>, count: number, 
 
 describe("grpc.health.v1 over Connect, queried by grpc-js", () => {
   it("reports the server and listed services as SERVING, then NOT_SERVING", async () => {
-    serving = true;
     expect((await client.check("")).status).toBe("SERVING");
     expect((await client.check("keymesh.v1.KeyVerify")).status).toBe("SERVING");
-    serving = false;
-    expect((await client.check("")).status).toBe("NOT_SERVING");
-    serving = true;
+    database.setDatabaseUp(false);
+    // The probe result is reused for 10 ms, so the change shows within a few polls.
+    await expect.poll(async () => (await client.check("")).status).toBe("NOT_SERVING");
+    expect((await client.check("keymesh.v1.KeyVerify")).status).toBe("NOT_SERVING");
+    database.setDatabaseUp(true);
+    await expect.poll(async () => (await client.check("")).status).toBe("SERVING");
   });
 
   it("fails Check for an unknown service with NOT_FOUND", async () => {
@@ -56,19 +55,15 @@ describe("grpc.health.v1 over Connect, queried by grpc-js", () => {
   });
 
   it("lists every known service", async () => {
-    serving = true;
     const { statuses } = await client.list();
     expect(Object.keys(statuses).sort()).toEqual(["", "keymesh.v1.KeyVerify"]);
     expect(statuses[""]?.status).toBe("SERVING");
   });
 
   it("streams the current status on Watch, then each change", async () => {
-    serving = true;
-    const seen = await take(client.watch(""), 2, () => {
-      serving = false;
-    });
+    const seen = await take(client.watch(""), 2, () => database.setDatabaseUp(false));
     expect(seen).toEqual(["SERVING", "NOT_SERVING"]);
-    serving = true;
+    database.setDatabaseUp(true);
   });
 
   it("answers Watch for an unknown service with SERVICE_UNKNOWN rather than an error", async () => {

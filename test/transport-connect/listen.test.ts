@@ -7,6 +7,8 @@ import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/hea
 import { createHealthRoutes } from "../../src/transport/connect/health.js";
 import { createReflectionRoutes } from "../../src/transport/connect/reflection.js";
 import { type HttpHandler, type HttpListener, listenHttp } from "../../src/transport/listen.js";
+import { createReflector } from "../../src/transport/reflection-index.js";
+import { healthWithSwitchableDatabase } from "../support/health.js";
 import { healthClient, reflectionClient } from "./grpc-clients.js";
 
 const echo: HttpHandler = (req, res) => {
@@ -15,7 +17,9 @@ const echo: HttpHandler = (req, res) => {
     size += chunk.length;
   });
   req.on("end", () => {
-    res.writeHead(200, { "content-type": "text/plain" });
+    // Not writeHead: @types/node 24 gives the two response classes overloads that no call satisfies for the union.
+    res.statusCode = 200;
+    res.setHeader("content-type", "text/plain");
     res.end(`${req.httpVersion} ${req.method} ${req.url} ${size}`);
   });
 };
@@ -93,8 +97,8 @@ describe("listenHttp: HTTP/1.1 and h2c on one port", () => {
   it("serves Connect over HTTP/1.1 and gRPC (reflection, bidi) over h2c from one adapter", async () => {
     const handler = connectNodeAdapter({
       routes: (router) => {
-        createHealthRoutes(() => "SERVING")(router);
-        createReflectionRoutes([file_grpc_health_v1_health], [Health.typeName])(router);
+        createHealthRoutes(healthWithSwitchableDatabase().health)(router);
+        createReflectionRoutes(createReflector([file_grpc_health_v1_health], [Health.typeName]))(router);
       },
     });
     const { port } = await listen(handler);
@@ -116,11 +120,14 @@ describe("listenHttp: HTTP/1.1 and h2c on one port", () => {
   });
 
   it("closes with keep-alive connections and open streams, then refuses connections", async () => {
-    const listener = await listenHttp(connectNodeAdapter({ routes: createHealthRoutes(() => "SERVING") }), {
-      host: "127.0.0.1",
-      port: 0,
-      closeGraceMs: 200,
-    });
+    const listener = await listenHttp(
+      connectNodeAdapter({ routes: createHealthRoutes(healthWithSwitchableDatabase().health) }),
+      {
+        host: "127.0.0.1",
+        port: 0,
+        closeGraceMs: 200,
+      },
+    );
     const { port } = listener;
     const connect = createClient(
       Health,

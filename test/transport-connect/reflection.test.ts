@@ -10,6 +10,8 @@ import { file_keymesh_v1_admin, KeyAdmin } from "../../gen/keymesh/v1/admin_pb.j
 import { file_keymesh_v1_verify, KeyVerify } from "../../gen/keymesh/v1/verify_pb.js";
 import { createHealthRoutes } from "../../src/transport/connect/health.js";
 import { createReflectionRoutes } from "../../src/transport/connect/reflection.js";
+import { createReflector } from "../../src/transport/reflection-index.js";
+import { healthWithSwitchableDatabase } from "../support/health.js";
 import { type ReflectionResponse, reflectionClient } from "./grpc-clients.js";
 import { serveH2c } from "./serve.js";
 
@@ -26,10 +28,9 @@ let client: ReturnType<typeof reflectionClient>;
 beforeAll(async () => {
   server = await serveH2c((router) => {
     createReflectionRoutes(
-      [file_keymesh_v1_admin, file_keymesh_v1_verify, file_grpc_health_v1_health],
-      SERVICES,
+      createReflector([file_keymesh_v1_admin, file_keymesh_v1_verify, file_grpc_health_v1_health], SERVICES),
     )(router);
-    createHealthRoutes(() => "SERVING")(router);
+    createHealthRoutes(healthWithSwitchableDatabase().health)(router);
   });
   client = reflectionClient(server.address);
 });
