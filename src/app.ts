@@ -3,11 +3,12 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { file_keymesh_v1_admin } from "../gen/keymesh/v1/admin_pb.js";
+import { file_keymesh_v1_admin, KeyAdmin } from "../gen/keymesh/v1/admin_pb.js";
 import { file_keymesh_v1_verify } from "../gen/keymesh/v1/verify_pb.js";
 import type { Config } from "./config.js";
 import type { Core } from "./core.js";
 import type { Logger } from "./log.js";
+import { createAdminGate } from "./transport/connect/admin-gate.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
@@ -58,10 +59,16 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     decisionOptions,
     pathPrefix: "/authz",
     deadlineMs: config.checkDeadlineMs,
+    maxBodyBytes: config.authzMaxBodyBytes,
     logger,
   });
+  // KeyAdmin calls are authorized from their headers before any of their body is read.
+  const adminGate = createAdminGate(core.adminAuthorizer, KeyAdmin);
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger),
+    // Bounds every message both as sent and after decompression (connect-node passes it to zlib as maxOutputLength).
+    readMaxBytes: config.httpReadMaxBytes,
+    contextValues: (req) => adminGate.contextValues(req),
     interceptors: [
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
       validationInterceptor(),
@@ -107,10 +114,14 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
       res.end('{"error":{"code":"not_found","message":"no such route"}}');
     },
   });
-  // The hot path keeps grpc-js's own limits but allows messages as large as Envoy may send with bodies.
-  // Channelz is off: keymesh serves no channelz service, and its per-call bookkeeping was pure cost.
+  // The message limit must fit Envoy's CheckRequest with its body (with_request_body) and headers; grpc-js applies it
+  // to compressed and decompressed size. Channelz is off: keymesh serves no channelz service, and its per-call
+  // bookkeeping was pure cost.
   const grpcServer = new grpc.Server({
-    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    "grpc.max_receive_message_length": config.grpcMaxReceiveBytes,
+    "grpc.max_connection_idle_ms": config.grpcIdleTimeoutMs,
+    "grpc.keepalive_time_ms": config.grpcKeepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": config.grpcKeepaliveTimeoutMs,
     "grpc.enable_channelz": 0,
   });
   addCheckService(grpcServer, {
@@ -126,5 +137,5 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     deadlineMs: config.checkDeadlineMs,
     logger,
   });
-  return { httpHandler: connect, grpcServer };
+  return { httpHandler: adminGate.wrap(connect), grpcServer };
 }

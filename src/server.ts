@@ -82,9 +82,22 @@ export async function startServer(
     const core = await createCore({ config, sql, pepper, limiter, logger });
     teardown.add("core", () => core.close());
     const app = createApp({ core, config, logger });
-    const http = await listenHttp(app.httpHandler, { host: config.host, port: config.httpPort });
+    const http = await listenHttp(app.httpHandler, {
+      host: config.host,
+      port: config.httpPort,
+      limits: {
+        maxHeaderBytes: config.httpMaxHeaderBytes,
+        headersTimeoutMs: config.httpHeadersTimeoutMs,
+        requestTimeoutMs: config.httpRequestTimeoutMs,
+        idleTimeoutMs: config.httpIdleTimeoutMs,
+      },
+    });
     teardown.add("http listener", () => http.close());
-    const grpc = await listenGrpc(app.grpcServer, { host: config.host, port: config.grpcPort });
+    const grpc = await listenGrpc(app.grpcServer, {
+      host: config.host,
+      port: config.grpcPort,
+      maxMetadataBytes: config.grpcMaxMetadataBytes,
+    });
     teardown.add("grpc listener", () => grpc.close());
     const root = await core.admin.bootstrap();
     if (root) options.onRootKey?.(root.secret);

@@ -32,8 +32,12 @@ export interface TrackedChild {
 }
 
 /** Spawns `command` with piped output, killed with the test worker if the test forgets it. */
-export function spawnTracked(command: string, args: string[]): TrackedChild {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+export function spawnTracked(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): TrackedChild {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   let output = "";
   const keep = (chunk: Buffer) => {
