@@ -149,7 +149,6 @@ describe("HTTP port: what a request may cost (needs Postgres)", () => {
       payload: fc.constantFrom("plain-2M", "gzip-64M", "gzip-1G", "br-64M", "br-1G"),
       declared: fc.constantFrom("none", "exact", "200M"),
     });
-    let worst = 0;
     await fc.assert(
       fc.asyncProperty(attack, async (a) => {
         const encoding = a.payload.split("-")[0] as "plain" | "gzip" | "br";
@@ -194,7 +193,6 @@ describe("HTTP port: what a request may cost (needs Postgres)", () => {
           (): Promise<RawOutcome> =>
             useH2 ? sendH2(server.httpPort, request, 15_000) : sendH1(server.httpPort, request, 15_000),
         );
-        worst = Math.max(worst, growth);
         expect(growth).toBeLessThan(MAX_GROWTH);
         const code = rpcCodeOf(a.protocol, outcome);
         if (a.target === "admin" && a.credential !== "root") expect(code).toBe("unauthenticated");
@@ -205,8 +203,7 @@ describe("HTTP port: what a request may cost (needs Postgres)", () => {
         }
         expect(server.hasExited()).toBe(false);
       }),
-      { numRuns: 100 },
+      { numRuns: 60 },
     );
-    console.log(`worst growth ${(worst / MiB).toFixed(1)} MiB`);
   }, 240_000);
 });

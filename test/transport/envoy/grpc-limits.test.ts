@@ -90,7 +90,6 @@ describe("gRPC port: what a call may cost (needs Postgres)", () => {
       plainSize: fc.integer({ min: 4 * MiB + 1, max: 8 * MiB }),
       wholeBody: fc.boolean(),
     });
-    let worst = 0;
     await fc.assert(
       fc.asyncProperty(call, async (c) => {
         let body: Buffer;
@@ -116,14 +115,12 @@ describe("gRPC port: what a call may cost (needs Postgres)", () => {
             15_000,
           ),
         );
-        worst = Math.max(worst, growth);
         expect(status(result)).toBe("8");
         expect(growth).toBeLessThan(MAX_GROWTH);
         expect(server.hasExited()).toBe(false);
       }),
       { numRuns: 30 },
     );
-    console.log(`worst growth ${(worst / MiB).toFixed(1)} MiB`);
   }, 240_000);
 
   it("resets a call whose metadata is over 16 KiB with ENHANCE_YOUR_CALM and serves one under it", async () => {
@@ -163,6 +160,8 @@ describe("gRPC port: what a call may cost (needs Postgres)", () => {
         let i = 0;
         let timer: NodeJS.Timeout | undefined;
         socket.on("error", () => {});
+        // Read (and drop) what the server sends, or its closing of the connection would go unnoticed.
+        socket.resume();
         // Still open long after the bound: report that, rather than time the whole test out.
         const giveUp = setTimeout(() => socket.destroy(), 15_000);
         socket.on("close", () => {
