@@ -5,13 +5,14 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { file_envoy_service_auth_v3_external_auth } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
-import { file_keymesh_v1_admin } from "../gen/keymesh/v1/admin_pb.js";
+import { file_keymesh_v1_admin, KeyAdmin } from "../gen/keymesh/v1/admin_pb.js";
 import { file_keymesh_v1_verify } from "../gen/keymesh/v1/verify_pb.js";
 import type { Config } from "./config.js";
 import type { Core } from "./core.js";
 import { HEALTH_SERVICES } from "./health.js";
 import type { Logger } from "./log.js";
 import { adminDeadlineInterceptor } from "./transport/connect/admin-deadline.js";
+import { createAdminGate } from "./transport/connect/admin-gate.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
@@ -85,11 +86,17 @@ export function createApp({
     decisionOptions,
     pathPrefix: "/authz",
     deadlineMs: config.checkDeadlineMs,
+    maxBodyBytes: config.authzMaxBodyBytes,
     logger,
   });
   const probes = createProbeHandler(health);
+  // KeyAdmin calls are authenticated from their headers before any of their body is read.
+  const adminGate = createAdminGate(core.adminAuthorizer, KeyAdmin);
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger, health),
+    // Bounds every message both as sent and after decompression (connect-node passes it to zlib as maxOutputLength).
+    readMaxBytes: config.httpReadMaxBytes,
+    contextValues: (req) => adminGate.contextValues(req),
     interceptors: [
       adminDeadlineInterceptor("keymesh.v1.KeyAdmin", config.adminDeadlineMs),
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
@@ -131,10 +138,14 @@ export function createApp({
       res.end('{"error":{"code":"not_found","message":"no such route"}}');
     },
   });
-  // The hot path keeps grpc-js's own limits but allows messages as large as Envoy may send with bodies.
-  // Channelz is off: keymesh serves no channelz service, and its per-call bookkeeping was pure cost.
+  // The message limit must fit Envoy's CheckRequest with its body (with_request_body) and headers; grpc-js applies it
+  // to compressed and decompressed size. Channelz is off: keymesh serves no channelz service, and its per-call
+  // bookkeeping was pure cost.
   const grpcServer = new grpc.Server({
-    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    "grpc.max_receive_message_length": config.grpcMaxReceiveBytes,
+    "grpc.max_connection_idle_ms": config.grpcIdleTimeoutMs,
+    "grpc.keepalive_time_ms": config.grpcKeepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": config.grpcKeepaliveTimeoutMs,
     "grpc.enable_channelz": 0,
   });
   addCheckService(grpcServer, {
@@ -159,5 +170,5 @@ export function createApp({
       [...grpcServed, ...PROTOCOL_SERVICES],
     ),
   );
-  return { httpHandler: connect, grpcServer };
+  return { httpHandler: adminGate.wrap(connect), grpcServer };
 }

@@ -54,6 +54,28 @@ export interface Config {
   shutdownGraceMs: number;
   /** Cached keys that let the check path stay ready while the database is unreachable (0: never). */
   readyMinCachedKeys: number;
+  /** Largest Connect, gRPC or gRPC-Web message the HTTP port reads, compressed and after decompression. */
+  httpReadMaxBytes: number;
+  /** Largest request header block on the HTTP port (HTTP/1.1 header size, HTTP/2 header list size). */
+  httpMaxHeaderBytes: number;
+  /** Time for a request's headers (and a new connection's first request) to arrive on the HTTP port. */
+  httpHeadersTimeoutMs: number;
+  /** Time for a whole request, headers and body, to arrive on the HTTP port. */
+  httpRequestTimeoutMs: number;
+  /** How long an HTTP/1.1 keep-alive connection or an HTTP/2 session with no open stream stays open. */
+  httpIdleTimeoutMs: number;
+  /** Largest request body the HTTP `/authz` endpoint accepts (Envoy `with_request_body`). */
+  authzMaxBodyBytes: number;
+  /** Largest gRPC message the gRPC port accepts, compressed and after decompression. */
+  grpcMaxReceiveBytes: number;
+  /** Largest gRPC metadata (HTTP/2 header list) the gRPC port accepts. */
+  grpcMaxMetadataBytes: number;
+  /** How long a gRPC connection with no call in progress stays open. */
+  grpcIdleTimeoutMs: number;
+  /** Interval of the gRPC port's keepalive pings. */
+  grpcKeepaliveTimeMs: number;
+  /** How long the gRPC port waits for a keepalive ping's answer before closing the connection. */
+  grpcKeepaliveTimeoutMs: number;
 }
 
 /** A setting that failed validation, named so the operator can fix it. */
@@ -68,6 +90,9 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -182,6 +207,15 @@ export function loadConfig(env: Env = process.env): Config {
       `must be below KEYMESH_CHECK_DEADLINE_MS (${checkDeadlineMs}), got ${redisTimeoutMs}`,
     );
   }
+  const httpHeadersTimeoutMs = int(env, "KEYMESH_HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 300_000);
+  const httpRequestTimeoutMs = int(env, "KEYMESH_HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000);
+  // Node's HTTP/1.1 server refuses a headers timeout longer than the request timeout.
+  if (httpRequestTimeoutMs < httpHeadersTimeoutMs) {
+    throw new ConfigError(
+      "KEYMESH_HTTP_REQUEST_TIMEOUT_MS",
+      `must be at least KEYMESH_HTTP_HEADERS_TIMEOUT_MS (${httpHeadersTimeoutMs}), got ${httpRequestTimeoutMs}`,
+    );
+  }
   return {
     databaseUrl,
     databaseMigrationUrl,
@@ -218,5 +252,16 @@ export function loadConfig(env: Env = process.env): Config {
     drainMs: int(env, "KEYMESH_DRAIN_MS", 5_000, 0, 300_000),
     shutdownGraceMs: int(env, "KEYMESH_SHUTDOWN_GRACE_MS", 5_000, 0, 300_000),
     readyMinCachedKeys: int(env, "KEYMESH_READY_MIN_CACHED_KEYS", 1, 0, 10_000_000),
+    httpReadMaxBytes: int(env, "KEYMESH_HTTP_READ_MAX_BYTES", MiB, 1024, 64 * MiB),
+    httpMaxHeaderBytes: int(env, "KEYMESH_HTTP_MAX_HEADER_BYTES", 16 * KiB, 1024, MiB),
+    httpHeadersTimeoutMs,
+    httpRequestTimeoutMs,
+    httpIdleTimeoutMs: int(env, "KEYMESH_HTTP_IDLE_TIMEOUT_MS", 65_000, 100, 3_600_000),
+    authzMaxBodyBytes: int(env, "KEYMESH_AUTHZ_MAX_BODY_BYTES", 64 * KiB, 0, 16 * MiB),
+    grpcMaxReceiveBytes: int(env, "KEYMESH_GRPC_MAX_RECEIVE_BYTES", 4 * MiB, 64 * KiB, 64 * MiB),
+    grpcMaxMetadataBytes: int(env, "KEYMESH_GRPC_MAX_METADATA_BYTES", 16 * KiB, 1024, MiB),
+    grpcIdleTimeoutMs: int(env, "KEYMESH_GRPC_IDLE_TIMEOUT_MS", 300_000, 1000, 86_400_000),
+    grpcKeepaliveTimeMs: int(env, "KEYMESH_GRPC_KEEPALIVE_TIME_MS", 60_000, 1000, 86_400_000),
+    grpcKeepaliveTimeoutMs: int(env, "KEYMESH_GRPC_KEEPALIVE_TIMEOUT_MS", 20_000, 100, 600_000),
   };
 }

@@ -151,9 +151,19 @@ export async function startServer(
       host: config.host,
       port: config.httpPort,
       closeGraceMs: config.shutdownGraceMs,
+      limits: {
+        maxHeaderBytes: config.httpMaxHeaderBytes,
+        headersTimeoutMs: config.httpHeadersTimeoutMs,
+        requestTimeoutMs: config.httpRequestTimeoutMs,
+        idleTimeoutMs: config.httpIdleTimeoutMs,
+      },
     });
     teardown.add("http listener", () => http.close());
-    const grpc = await listenGrpc(app.grpcServer, { host: config.host, port: config.grpcPort });
+    const grpc = await listenGrpc(app.grpcServer, {
+      host: config.host,
+      port: config.grpcPort,
+      maxMetadataBytes: config.grpcMaxMetadataBytes,
+    });
     teardown.add("grpc listener", () => grpc.close(config.shutdownGraceMs));
     // Watch streams would otherwise hold their connections open through the grace period.
     teardown.add("health watchers", () => health.end());

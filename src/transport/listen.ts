@@ -1,6 +1,13 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import {
+  boundSession,
+  DEFAULT_HTTP_LIMITS,
+  endUploadsAfterEarlyResponses,
+  type HttpLimits,
+  http1ServerOptions,
+} from "./request-bounds.js";
 import { createStreamMapRecycler } from "./stream-map-recycler.js";
 
 /** A request handler both `http` and `http2` servers accept, such as the output of `connectNodeAdapter`. */
@@ -23,23 +30,25 @@ export interface ListenHttpOptions {
   port: number;
   /** How long `close()` waits for open requests and streams before destroying them (default 2000 ms). */
   closeGraceMs?: number;
+  /** Header size and timeouts (default DEFAULT_HTTP_LIMITS). */
+  limits?: Partial<HttpLimits>;
 }
 
 // A client speaking HTTP/2 with prior knowledge (h2c) starts with this exact preface (RFC 9113 §3.4).
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-// A client that connects and says nothing would otherwise hold a socket forever: no server owns it yet.
-const SNIFF_TIMEOUT_MS = 30_000;
 
 /**
  * Serves `handler` over cleartext HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port: Node's servers can each
  * speak only one of them, so a plain TCP server reads the first bytes and hands the socket to the right one.
  */
 export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Promise<HttpListener> {
-  const h1 = http.createServer(handler);
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  const bounded = endUploadsAfterEarlyResponses(handler);
+  const h1 = http.createServer(http1ServerOptions(limits), bounded);
   // An http.Server only tracks its connections (for closeIdleConnections and the headers/request timeouts)
   // once it sees "listening"; this one never listens itself, so announce it.
   h1.emit("listening");
-  const h2 = http2.createServer(handler);
+  const h2 = http2.createServer({ settings: { maxHeaderListSize: limits.maxHeaderBytes } }, bounded);
   const sockets = new Set<net.Socket>();
   const sniffing = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -50,6 +59,7 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
   h2.on("session", (session) => {
     sessions.add(session);
     streamMaps.watch(session);
+    boundSession(session, limits);
     session.once("close", () => sessions.delete(session));
     // Sessions accepted while closing (the preface was already on its way) get a GOAWAY right away.
     if (closing) session.close();
@@ -70,14 +80,16 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
     const chunks: Buffer[] = [];
     let length = 0;
     const onError = () => socket.destroy();
+    // A deadline, not an idle timeout: a client sending one byte of the preface at a time is never idle. After
+    // the hand-over the servers' own header timeouts apply.
+    const deadline = setTimeout(onError, limits.headersTimeoutMs);
+    deadline.unref();
     const done = () => {
       sniffing.delete(socket);
+      clearTimeout(deadline);
       socket.off("data", onData);
       socket.off("error", onError);
       socket.off("end", onError);
-      // The servers set their own timeouts; a leftover listener of ours would destroy sockets they keep.
-      socket.off("timeout", onError);
-      socket.setTimeout(0);
     };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
@@ -102,8 +114,6 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
     socket.on("data", onData);
     socket.on("error", onError);
     socket.on("end", onError);
-    socket.on("timeout", onError);
-    socket.setTimeout(SNIFF_TIMEOUT_MS);
   }
 
   const close = async (): Promise<void> => {

@@ -37,7 +37,7 @@ export function spawnTracked(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): TrackedChild {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options });
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   let output = "";
   const keep = (chunk: Buffer) => {

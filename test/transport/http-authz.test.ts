@@ -140,14 +140,16 @@ describe("HTTP ext_authz handler", () => {
     expect(await head.text()).toBe("");
   });
 
-  it("survives bad credentials and a body over the limit", async () => {
+  it("survives bad credentials, and refuses a body over the limit with 413 without asking the authorizer", async () => {
+    const before = authorizer.seen.length;
     const big = await fetch(`${base}/authz/v1`, {
       method: "POST",
       headers: auth("allow"),
       body: "x".repeat(100_000),
     });
-    expect(big.status).toBe(200);
-    expect(lastSeen().body).toBeUndefined();
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { code: "payload_too_large" } });
+    expect(authorizer.seen.length).toBe(before);
     const garbage = await fetch(`${base}/authz/v1`, { headers: { authorization: "Bearer \u00ff\u00fe" } });
     expect(garbage.status).toBe(401);
   });

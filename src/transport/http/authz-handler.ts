@@ -28,7 +28,10 @@ export interface HttpAuthzOptions {
    * treat ANY 2xx as "allow", so the 202 of the decision is only safe behind Envoy's http_service (only 200 allows).
    */
   approvalStatus?: number;
-  /** Request bodies (Envoy with_request_body) up to this size are passed to the authorizer (default 64 KiB). */
+  /**
+   * Request bodies (Envoy with_request_body) up to this size are passed to the authorizer; a larger one is refused
+   * with 413 as soon as its declared length or its bytes so far exceed it, without reading the rest (default 64 KiB).
+   */
   maxBodyBytes?: number;
   logger?: Logger;
 }
@@ -72,21 +75,45 @@ export function createHttpAuthzHandler(
   };
 
   return (req, res) => {
+    // A client that goes away mid-request needs no answer; without a listener the error would crash the process.
+    req.on("error", () => {});
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > maxBodyBytes) {
+      sendTooLarge(res, maxBodyBytes);
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on("end", () => {
-      const body = size > 0 && size <= maxBodyBytes ? Buffer.concat(chunks) : undefined;
+      if (size <= maxBodyBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      // Refused while still arriving: the rest is dropped unkept, and listenHttp ends the upload after the answer.
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.resume();
+      sendTooLarge(res, maxBodyBytes);
+    };
+    const onEnd = () => {
+      const body = size > 0 ? Buffer.concat(chunks, size) : undefined;
       answer(req, res, body).catch(() => {
         // send() guards every write; reaching here means the socket is gone and there is no one to answer.
       });
-    });
-    // A client that goes away mid-request needs no answer; without a listener the error would crash the process.
-    req.on("error", () => {});
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
   };
+}
+
+function sendTooLarge(res: ServerResponse, maxBodyBytes: number): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = JSON.stringify({
+    error: { code: "payload_too_large", message: `the request body exceeds ${maxBodyBytes} bytes` },
+  });
+  res.writeHead(413, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }
 
 function send(req: IncomingMessage, res: ServerResponse, d: Decision, approvalStatus: number): void {
