@@ -57,16 +57,21 @@ export async function recordChange(tx: TransactionSql, entry: AuditEntry, change
   pending.get(tx)?.push(change);
 }
 
+// Audit event ids are Postgres bigints (bigserial): the token is the last id of a page, in decimal.
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+function auditCursor(token: string): string {
+  if (/^\d{1,19}$/.test(token) && BigInt(token) <= MAX_BIGINT) return token;
+  throw invalid("page_token", "is not a token this server issued");
+}
+
 /** Lists audit events, newest first, optionally for one target, with keyset pagination. */
 export async function listAuditEvents(
   sql: Sql,
   options: { targetId: string; pageSize: number; pageToken: string },
 ): Promise<{ events: AuditEvent[]; nextPageToken: string }> {
   const limit = Math.min(options.pageSize || 100, 1000);
-  if (options.pageToken && !/^\d{1,19}$/.test(options.pageToken)) {
-    throw invalid("page_token", "is not a token this server issued");
-  }
-  const before = options.pageToken || null;
+  const before = options.pageToken ? auditCursor(options.pageToken) : null;
   const rows = await sql<
     {
       id: string;
