@@ -10,6 +10,7 @@ import type { Core } from "./core.js";
 import type { Logger } from "./log.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
+import { inputRulesInterceptor } from "./transport/connect/input-rules.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
@@ -64,6 +65,7 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     routes: routes(core, config, logger),
     interceptors: [
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
+      inputRulesInterceptor("keymesh.v1.KeyAdmin"),
       validationInterceptor(),
     ],
     fallback: (req, res) => {
