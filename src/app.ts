@@ -12,6 +12,7 @@ import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
 import { inputRulesInterceptor } from "./transport/connect/input-rules.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
+import { parseFailuresAsInvalid } from "./transport/connect/parse-errors.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import type { DecisionOptions } from "./transport/decision.js";
@@ -43,6 +44,7 @@ function routes(core: Core, config: Config, logger: Logger) {
     createHealthRoutes(() => (core.healthy() ? "SERVING" : "NOT_SERVING"), {
       services: ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
     })(router);
+    router.handlers.splice(0, router.handlers.length, ...router.handlers.map(parseFailuresAsInvalid));
   };
 }
 
@@ -63,6 +65,8 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
   });
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger),
+    // An unknown JSON field is refused, not ignored: a misspelt field in a security setting must not pass unseen.
+    jsonOptions: { ignoreUnknownFields: false },
     interceptors: [
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
       inputRulesInterceptor("keymesh.v1.KeyAdmin"),
