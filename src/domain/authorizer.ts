@@ -11,6 +11,7 @@ import { parsePresentedKey } from "./key-format.js";
 import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
+import { couldNameKeySpace } from "./stored-text.js";
 import type { KeySpace } from "./types.js";
 import { type DenyReason, errorVerdict, type LimitStatus, type Verdict } from "./verdict.js";
 
@@ -73,7 +74,9 @@ function resolveSpace(
 ): KeySpace | undefined | "ambiguous" | Promise<KeySpace | undefined | "ambiguous"> {
   // Not async: the named case, nearly every Check, gets a cached space back directly, with no promise or await.
   const named = req.keySpace || o.defaultKeySpace;
-  return named ? o.keySpaces.get(named) : inferSpace(o, req);
+  if (!named) return inferSpace(o, req);
+  // A reference no key space can have (a NUL, or too long) is unknown without asking the store.
+  return couldNameKeySpace(named) ? o.keySpaces.get(named) : undefined;
 }
 
 /** No key space named: the one whose sources and layout accept the presented key. */
