@@ -15,7 +15,9 @@ import { adminDeadlineInterceptor } from "./transport/connect/admin-deadline.js"
 import { createAdminGate } from "./transport/connect/admin-gate.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
+import { inputRulesInterceptor } from "./transport/connect/input-rules.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
+import { parseFailuresAsInvalid } from "./transport/connect/parse-errors.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import type { DecisionOptions } from "./transport/decision.js";
@@ -57,6 +59,7 @@ function routes(core: Core, config: Config, logger: Logger, health: HealthSource
       ),
     )(router);
     createHealthRoutes(scopeHealth(health, served))(router);
+    router.handlers.splice(0, router.handlers.length, ...router.handlers.map(parseFailuresAsInvalid));
   };
 }
 
@@ -97,9 +100,12 @@ export function createApp({
     // Bounds every message both as sent and after decompression (connect-node passes it to zlib as maxOutputLength).
     readMaxBytes: config.httpReadMaxBytes,
     contextValues: (req) => adminGate.contextValues(req),
+    // An unknown JSON field is refused, not ignored: a misspelt field in a security setting must not pass unseen.
+    jsonOptions: { ignoreUnknownFields: false },
     interceptors: [
       adminDeadlineInterceptor("keymesh.v1.KeyAdmin", config.adminDeadlineMs),
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
+      inputRulesInterceptor("keymesh.v1.KeyAdmin"),
       validationInterceptor(),
     ],
     fallback: (req, res) => {

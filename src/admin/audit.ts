@@ -77,6 +77,14 @@ export async function recordChange(tx: TransactionSql, entry: AuditEntry, change
   pending.get(tx)?.push(change);
 }
 
+// Audit event ids are Postgres bigints (bigserial): the token is the last id of a page, in decimal.
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+function auditCursor(token: string): string {
+  if (/^\d{1,19}$/.test(token) && BigInt(token) <= MAX_BIGINT) return token;
+  throw invalid("page_token", "is not a token this server issued");
+}
+
 /** Whether an audit event is about a system target: the system key space or workspace, or a root key. */
 function systemEvent(sql: Sql) {
   return sql`(target_id in (${ROOT_KEY_SPACE_ID}, ${ROOT_WORKSPACE_ID})
@@ -94,9 +102,7 @@ export async function listAuditEvents(
 ): Promise<{ events: AuditEvent[]; nextPageToken: string }> {
   authorize(actor, "ListAuditEvents", "customer");
   const limit = Math.min(options.pageSize || 100, 1000);
-  if (options.pageToken && !/^\d{1,19}$/.test(options.pageToken)) {
-    throw invalid("page_token", "is not a token this server issued");
-  }
+  const before = options.pageToken ? auditCursor(options.pageToken) : null;
   const seesSystem = permits(actor, "ListAuditEvents", "system");
   if (options.targetId && !seesSystem) {
     const [system] = await sql`
@@ -105,7 +111,6 @@ export async function listAuditEvents(
         or exists (select 1 from audit_events where target_id = ${options.targetId} and ${systemEvent(sql)})`;
     if (system) authorize(actor, "ListAuditEvents", "system");
   }
-  const before = options.pageToken || null;
   const rows = await sql<
     {
       id: string;

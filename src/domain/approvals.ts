@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isNulFree } from "./stored-text.js";
 
 /** A request that an approval-level scope queued for a human. */
 export interface ApprovalRequest {
@@ -49,6 +50,17 @@ export function strippedHeaders(
   return out;
 }
 
+const NOT_REDEEMABLE =
+  "the approval is not approved for this key and request, has expired, or was used already";
+
+// Approval ids are short (`apr_` and 12 characters); a longer ticket names none and is not looked up.
+const MAX_TICKET_LENGTH = 128;
+
+function headersAreNulFree(headers: ReadonlyMap<string, string>): boolean {
+  for (const [name, value] of headers) if (!isNulFree(name) || !isNulFree(value)) return false;
+  return true;
+}
+
 /** What an approval-level request turns into: a pending ticket, a refused retry, or a pass for a redeemed approval. */
 export async function gateApproval(
   gate: ApprovalGate | undefined,
@@ -63,8 +75,12 @@ export async function gateApproval(
   | { kind: "unsupported" }
 > {
   if (!gate) return { kind: "unsupported" };
+  if (!isNulFree(request.method) || !isNulFree(request.path) || !headersAreNulFree(request.headers)) {
+    return { kind: "refused", message: "a request with a NUL character cannot be queued for approval" };
+  }
   const digest = bodyDigest(request.body);
   const ticket = request.headers.get(header);
+  if (ticket && ticket.length > MAX_TICKET_LENGTH) return { kind: "refused", message: NOT_REDEEMABLE };
   if (ticket) {
     const redeemed = await gate.redeem(ticket, {
       keyId: key.keyId,
@@ -72,12 +88,7 @@ export async function gateApproval(
       path: request.path,
       bodyDigest: digest,
     });
-    return redeemed
-      ? { kind: "pass" }
-      : {
-          kind: "refused",
-          message: "the approval is not approved for this key and request, has expired, or was used already",
-        };
+    return redeemed ? { kind: "pass" } : { kind: "refused", message: NOT_REDEEMABLE };
   }
   const id = await gate.open({
     keyId: key.keyId,

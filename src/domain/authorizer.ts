@@ -12,6 +12,7 @@ import { normalizePath, type PathProblem } from "./path-normalize.js";
 import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
+import { couldNameKeySpace } from "./stored-text.js";
 import type { KeySpace } from "./types.js";
 import { type DenyReason, errorVerdict, type LimitStatus, type Verdict } from "./verdict.js";
 
@@ -123,6 +124,8 @@ function resolveSpace(
   // Not async: the named case, nearly every Check, gets a cached space back directly, with no promise or await.
   const named = req.keySpace || o.defaultKeySpace;
   if (!named) return inferSpace(o, req);
+  // A reference no key space can have (a NUL, or too long) is unknown without asking the store.
+  if (!couldNameKeySpace(named)) return undefined;
   const space = o.keySpaces.get(named);
   if (o.excludedKeySpaceId === undefined) return space;
   return space instanceof Promise ? space.then((s) => unlessExcluded(o, s)) : unlessExcluded(o, space);
