@@ -20,10 +20,11 @@ import { allow, createFakeAuthorizer, identity } from "../fixtures.js";
 const fake = createFakeAuthorizer();
 const authorizer = {
   seen: fake.seen,
-  check: (request: Parameters<typeof fake.check>[0]) =>
-    request.headers.get("authorization") === "Bearer allow"
-      ? (fake.seen.push(request), allow({ identity: { ...identity, keySpaceId: ROOT_KEY_SPACE_ID } }))
-      : fake.check(request),
+  check(request: Parameters<typeof fake.check>[0]) {
+    if (request.headers.get("authorization") !== "Bearer allow") return fake.check(request);
+    fake.seen.push(request);
+    return allow({ identity: { ...identity, keySpaceId: ROOT_KEY_SPACE_ID } });
+  },
 };
 let implementationCalls = 0;
 let listener: HttpListener;
