@@ -11,8 +11,7 @@ import {
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle } from "../../gen/keymesh/v1/types_pb.js";
-import { ROOT_KEY_SPACE_ID } from "../../src/admin/key-spaces.js";
+import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import {
   healthClient,
@@ -157,10 +156,17 @@ describe("server reflection on both ports (Postgres)", () => {
   });
 
   it("is enough, on the gRPC port, to call Check and KeyVerify.Verify with messages built from it", async () => {
-    await t.admin.createKeySpace({
+    const { keySpace } = await t.admin.createKeySpace({
       name: "reflected",
       format: { prefix: "rf_", style: KeyStyle.SINGLE },
       credentialSources: [{ kind: CredentialSourceKind.BEARER }],
+    });
+    const { workspace } = await t.admin.createWorkspace({ name: "reflected", apiAccess: true });
+    const { secret } = await t.admin.createKey({
+      keySpaceId: keySpace!.id,
+      workspaceId: workspace!.id,
+      ownerType: OwnerType.ORGANIZATION,
+      name: "reflected",
     });
     const client = reflection(grpcAddress);
     const [authz, verify] = await client.ask(
@@ -182,10 +188,7 @@ describe("server reflection on both ports (Postgres)", () => {
       `/${VERIFY}/${verifyMethod.name}`,
       verifyMethod.input,
       verifyMethod.output,
-      {
-        key: t.rootKey,
-        keySpaceId: ROOT_KEY_SPACE_ID,
-      },
+      { key: secret, keySpaceId: "reflected" },
     );
     expect(verified.valid).toBe(true);
   });

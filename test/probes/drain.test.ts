@@ -85,6 +85,18 @@ describe("SIGTERM drain (Postgres, a keymesh process)", () => {
       );
       return { code: res.status?.code, denied: res.denied_response?.status?.code ?? "" };
     };
+    // The root key is refused on the data plane; whatever KeyVerify answers for it, it must keep answering.
+    const verifyOnce = async () => {
+      const res = await fetch(`${httpUrl}/keymesh.v1.KeyVerify/Verify`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ key: km.rootKey, keySpaceId: ROOT_KEY_SPACE_ID }),
+        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+      return `${res.status} ${await res.text()}`;
+    };
+    const baselineVerify = await verifyOnce();
+    expect(baselineVerify).toMatch(/^200 /);
     // Whatever Check decides for this request, it must keep deciding it: a decision turned into an error is a failure.
     const baseline = await decision();
     expect(baseline.code).not.toBe(14);
@@ -111,18 +123,8 @@ describe("SIGTERM drain (Postgres, a keymesh process)", () => {
         };
       }),
       loop("http verify", async () => {
-        const res = await fetch(`${httpUrl}/keymesh.v1.KeyVerify/Verify`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ key: km.rootKey, keySpaceId: ROOT_KEY_SPACE_ID }),
-          signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-        });
-        const body = (await res.json()) as { valid?: boolean };
-        return {
-          ok: res.status === 200 && body.valid === true,
-          notServing: false,
-          detail: String(res.status),
-        };
+        const now = await verifyOnce();
+        return { ok: now === baselineVerify, notServing: false, detail: now };
       }),
     ]);
 

@@ -79,6 +79,8 @@ beforeAll(async () => {
     KEYMESH_DB_STATEMENT_TIMEOUT_MS: "1000",
     KEYMESH_DB_CONNECT_TIMEOUT_MS: "1000",
     KEYMESH_DB_PROBE_TIMEOUT_MS: "500",
+    // Readiness follows the database alone here; a warm key cache would keep the check path ready without it.
+    KEYMESH_READY_MIN_CACHED_KEYS: "0",
   });
   let rootKey = "";
   server = await startServer(config, silentLogger, { onRootKey: (secret) => (rootKey = secret) });
