@@ -7,7 +7,7 @@ import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
 import { authorize, authorizeCall } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
-import { newId } from "./ids.js";
+import { newId } from "../domain/ids.js";
 import { decodePageToken, pageSize, paginate } from "./pagination.js";
 import { definedFields } from "./patch.js";
 

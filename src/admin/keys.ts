@@ -8,7 +8,7 @@ import { type KeyRow, type KeySpaceRow, toKey, toKeySpace, type WorkspaceRow } f
 import { authorize, authorizeCall, authorizeGrant } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
-import { newId } from "./ids.js";
+import { newId } from "../domain/ids.js";
 import { ensureRootKeyRemains, lockKey } from "./key-guards.js";
 import { createKeyQueries } from "./key-queries.js";
 import { checkOwner, checkQuota, checkWebhook, fingerprint } from "./key-rules.js";

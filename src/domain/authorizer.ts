@@ -3,7 +3,7 @@ import { type Admission, admitWithin, approveThenAdmit } from "./admission.js";
 import type { ApprovalGate } from "./approvals.js";
 import type { Authorizer, CheckRequest } from "./check-request.js";
 import { type Presented, readCredential } from "./credentials.js";
-import { settleWithin } from "./deadline.js";
+import { settleWithin } from "../runtime/deadline.js";
 import { type Digester, digestsEqual } from "./digest.js";
 import { identityOf } from "./identity.js";
 import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";

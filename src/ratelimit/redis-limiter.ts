@@ -1,5 +1,5 @@
 import { Cluster, Redis } from "ioredis";
-import { settleWithin } from "../domain/deadline.js";
+import { settleWithin } from "../runtime/deadline.js";
 import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import { createRefunder, REFUND_LUA, REFUND_SHA, type RefundCounts } from "./late-refund.js";

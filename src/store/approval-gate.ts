@@ -1,5 +1,5 @@
 import type { Sql } from "postgres";
-import { newId } from "../admin/ids.js";
+import { newId } from "../domain/ids.js";
 import type { ApprovalGate } from "../domain/approvals.js";
 
 /** The Postgres approval gate; approvals lapse after `ttlSeconds`. */

@@ -1,4 +1,4 @@
-import { after } from "../../domain/deadline.js";
+import { after } from "../../runtime/deadline.js";
 import { errorVerdict, type Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 

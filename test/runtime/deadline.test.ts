@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import * as deadline from "../../src/domain/deadline.js";
+import * as deadline from "../../src/runtime/deadline.js";
 
 describe("deadline.after", () => {
   beforeEach(() => {
