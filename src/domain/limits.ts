@@ -1,6 +1,6 @@
-import type { Bucket, LimitResult, RateLimiter } from "../ratelimit/limiter.js";
 import { memoPerEntry } from "./entry-memo.js";
 import type { KeyEntry } from "./key-entry.js";
+import type { Bucket, LimitResult, RateLimiter } from "./ports.js";
 import type { KeySpace } from "./types.js";
 import type { LimitStatus, Verdict } from "./verdict.js";
 

@@ -41,3 +41,15 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && unavailable.has(code);
 }
+
+/** The constraint a unique violation (SQLSTATE 23505) broke, or undefined when `error` is not one. */
+export function uniqueViolation(error: unknown): { constraint: string } | undefined {
+  const pg = error as { code?: unknown; constraint_name?: unknown } | null;
+  if (pg?.code !== "23505") return undefined;
+  return { constraint: typeof pg.constraint_name === "string" ? pg.constraint_name : "unique" };
+}
+
+/** True when the database role lacks a privilege the statement needs (SQLSTATE 42501). */
+export function isInsufficientPrivilege(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "42501";
+}

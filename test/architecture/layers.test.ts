@@ -120,4 +120,13 @@ describe("the source layering (unit: reads files only)", () => {
     }
     expect(bad).toEqual([]);
   });
+
+  it("reads Postgres error codes only in src/store", () => {
+    // A SQLSTATE is five digits or capitals; postgres.js puts it in `code`, the broken constraint in constraint_name.
+    const sqlState = /\bcode\s*===?\s*["'][0-9A-Z]{5}["']|constraint_name/;
+    const readers = files.filter(
+      (file) => !file.startsWith("src/store/") && sqlState.test(readFileSync(join(ROOT, file), "utf8")),
+    );
+    expect(readers).toEqual([]);
+  });
 });

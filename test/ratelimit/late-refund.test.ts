@@ -5,8 +5,8 @@
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LimitRequest } from "../../src/domain/ports.js";
 import { REFUND_LUA } from "../../src/ratelimit/late-refund.js";
-import type { LimitRequest } from "../../src/ratelimit/limiter.js";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { delayingClient } from "./delaying-client.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LimitResult } from "../../src/ratelimit/limiter.js";
+import type { LimitResult } from "../../src/domain/ports.js";
 import { createRedisLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";
 import { redisTestsEnabled, sharedRedis } from "./shared-redis.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { LimitRequest } from "../../src/ratelimit/limiter.js";
+import type { LimitRequest } from "../../src/domain/ports.js";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { type RedisServerHandle, redisServerAvailable, startRedisServer } from "../support/redis-server.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LimitRequest } from "../../src/ratelimit/limiter.js";
+import type { LimitRequest } from "../../src/domain/ports.js";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { type RedisServerHandle, redisServerAvailable, startRedisServer } from "../support/redis-server.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";

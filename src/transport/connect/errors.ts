@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AdminError, type AdminErrorCode } from "../../admin/errors.js";
 import type { Logger } from "../../log.js";
-import { isDatabaseUnavailable } from "../../store/errors.js";
+import { isDatabaseUnavailable, uniqueViolation } from "../../store/errors.js";
 
 const codes: Record<AdminErrorCode, Code> = {
   invalid_argument: Code.InvalidArgument,
@@ -17,9 +17,8 @@ const codes: Record<AdminErrorCode, Code> = {
 export function toConnectError(error: unknown, logger: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof AdminError) return new ConnectError(error.message, codes[error.code]);
-  const pg = error as { code?: string; constraint_name?: string };
-  if (pg.code === "23505")
-    return new ConnectError(`already exists (${pg.constraint_name ?? "unique"})`, Code.AlreadyExists);
+  const duplicate = uniqueViolation(error);
+  if (duplicate) return new ConnectError(`already exists (${duplicate.constraint})`, Code.AlreadyExists);
   if (isDatabaseUnavailable(error)) return new ConnectError("the database is unavailable", Code.Unavailable);
   logger.error("admin call failed", { error });
   return new ConnectError("internal error", Code.Internal);

@@ -1,6 +1,6 @@
-import { after } from "../../runtime/deadline.js";
 import { errorVerdict, type Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
+import { after } from "../../runtime/deadline.js";
 
 /** Default time a transport waits for a verdict: well inside Envoy's 200 ms ext_authz timeout. */
 export const DEFAULT_CHECK_DEADLINE_MS = 150;
