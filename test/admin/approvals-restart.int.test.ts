@@ -5,7 +5,7 @@ import { verifyWebhook } from "../../src/webhooks/sign.js";
 import { gateway } from "../scenarios/support.js";
 import { createTestDatabase } from "../support/database.js";
 import { startTestServer } from "../support/server.js";
-import { createApprovalKeySpace } from "./support.js";
+import { createApprovalKeySpace } from "./approvals-support.js";
 
 // Approvals and the webhook outbox live in Postgres, so a restart loses neither.
 let db: { url: string; drop(): Promise<void> };

@@ -1,15 +1,18 @@
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CheckRequestSchema, CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
-import type { Identity, Verdict } from "../../src/domain/verdict.js";
-import { verdictToDecision } from "../../src/transport/decision.js";
-import { encodeCheckResponse } from "../../src/transport/envoy/check-response.js";
+import {
+  CheckRequestSchema,
+  CheckResponseSchema,
+} from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { Identity, Verdict } from "../../../src/domain/verdict.js";
+import { verdictToDecision } from "../../../src/transport/decision.js";
+import { encodeCheckResponse } from "../../../src/transport/envoy/check-response.js";
 import {
   type CheckOutcome,
   createCheckCounters,
   createCheckHandler,
-} from "../../src/transport/envoy/check-service.js";
-import { allow, deny, identity, limit } from "./fixtures.js";
+} from "../../../src/transport/envoy/check-service.js";
+import { allow, deny, identity, limit } from "../fixtures.js";
 
 const request = toBinary(
   CheckRequestSchema,

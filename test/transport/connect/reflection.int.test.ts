@@ -5,11 +5,11 @@ import {
   FileDescriptorSetSchema,
 } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
-import { file_keymesh_v1_admin, KeyAdmin } from "../../gen/keymesh/v1/admin_pb.js";
-import { file_keymesh_v1_verify, KeyVerify } from "../../gen/keymesh/v1/verify_pb.js";
-import { createHealthRoutes } from "../../src/transport/connect/health.js";
-import { createReflectionRoutes } from "../../src/transport/connect/reflection.js";
+import { file_grpc_health_v1_health } from "../../../gen/grpc/health/v1/health_pb.js";
+import { file_keymesh_v1_admin, KeyAdmin } from "../../../gen/keymesh/v1/admin_pb.js";
+import { file_keymesh_v1_verify, KeyVerify } from "../../../gen/keymesh/v1/verify_pb.js";
+import { createHealthRoutes } from "../../../src/transport/connect/health.js";
+import { createReflectionRoutes } from "../../../src/transport/connect/reflection.js";
 import { type ReflectionResponse, reflectionClient } from "./grpc-clients.js";
 import { serveH2c } from "./serve.js";
 

@@ -1,13 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addCheckService } from "../../src/transport/envoy/check-service.js";
-import { type GrpcListener, listenGrpc } from "../../src/transport/envoy/listen-grpc.js";
+import { addCheckService } from "../../../src/transport/envoy/check-service.js";
+import { type GrpcListener, listenGrpc } from "../../../src/transport/envoy/listen-grpc.js";
 import {
   createOfficialEnvoyClient,
   headerOf,
   type OfficialCheckResponse,
-} from "../support/official-envoy-client.js";
-import { createFakeAuthorizer } from "./fixtures.js";
+} from "../../support/official-envoy-client.js";
+import { createFakeAuthorizer } from "../fixtures.js";
 
 interface Running {
   listener: GrpcListener;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/log.js";
+import { createLogger } from "../src/log.js";
 
 describe("logging", () => {
   it("never writes a field that may hold a secret", () => {

@@ -1,11 +1,11 @@
 import { request as httpRequest } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle } from "../../gen/keymesh/v1/types_pb.js";
-import { VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
-import { ROOT_KEY_SPACE_ID } from "../../src/admin/admin-policy.js";
-import { asHttp, createEnvoyClient } from "../support/envoy-client.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import { CredentialSourceKind, KeyStyle } from "../../../gen/keymesh/v1/types_pb.js";
+import { VerifyCode } from "../../../gen/keymesh/v1/verify_pb.js";
+import { ROOT_KEY_SPACE_ID } from "../../../src/admin/admin-policy.js";
+import { asHttp, createEnvoyClient } from "../../support/envoy-client.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
 
 // Root keys authenticate KeyAdmin only. Whatever key space a request names on the data plane (by the system key
 // space's id or name, by a route's context extension, or by none at all), a root key is answered as an unknown key.

@@ -3,12 +3,18 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { KeyVerify, VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
-import { errorOf } from "../scenarios/support.js";
-import { asHttp, createEnvoyClient } from "../support/envoy-client.js";
-import { encodedSeparator, insertInto, normalPath, segment, spellingsOf } from "../support/path-spellings.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import { CredentialSourceKind, KeyStyle, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
+import { KeyVerify, VerifyCode } from "../../../gen/keymesh/v1/verify_pb.js";
+import { errorOf } from "../../scenarios/support.js";
+import { asHttp, createEnvoyClient } from "../../support/envoy-client.js";
+import {
+  encodedSeparator,
+  insertInto,
+  normalPath,
+  segment,
+  spellingsOf,
+} from "../../support/path-spellings.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
 
 // A billing:read key on `GET /billing/*` -> billing:read, `POST /billing/*` -> billing:write, asked through every
 // entry point: Envoy gRPC Check, HTTP /authz (Envoy http_service and nginx auth_request forms) and KeyVerify

@@ -1,8 +1,13 @@
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle, OwnerType, WorkspaceStatus } from "../../gen/keymesh/v1/types_pb.js";
-import { createEnvoyClient } from "../support/envoy-client.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import {
+  CredentialSourceKind,
+  KeyStyle,
+  OwnerType,
+  WorkspaceStatus,
+} from "../../../gen/keymesh/v1/types_pb.js";
+import { createEnvoyClient } from "../../support/envoy-client.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
 
 // Two instances share one Postgres; A takes the admin calls, B answers checks from its warm cache.
 let a: TestServer;

@@ -5,10 +5,10 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { KeyVerify, VerifyCode } from "../../gen/keymesh/v1/verify_pb.js";
-import { createEnvoyClient, headerOf } from "../support/envoy-client.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import { CredentialSourceKind, KeyStyle, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
+import { KeyVerify, VerifyCode } from "../../../gen/keymesh/v1/verify_pb.js";
+import { createEnvoyClient, headerOf } from "../../support/envoy-client.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
 
 let t: TestServer;
 let envoy: ReturnType<typeof createEnvoyClient>;

@@ -1,6 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHealthRoutes } from "../../src/transport/connect/health.js";
+import { createHealthRoutes } from "../../../src/transport/connect/health.js";
 import { type HealthResponse, healthClient } from "./grpc-clients.js";
 import { serveH2c } from "./serve.js";
 

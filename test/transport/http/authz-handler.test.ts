@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHttpAuthzHandler, type HttpAuthzOptions } from "../../src/transport/http/authz-handler.js";
-import { createFakeAuthorizer } from "./fixtures.js";
+import { createHttpAuthzHandler, type HttpAuthzOptions } from "../../../src/transport/http/authz-handler.js";
+import { createFakeAuthorizer } from "../fixtures.js";
 
 const authorizer = createFakeAuthorizer();
 const servers: Server[] = [];

@@ -1,9 +1,9 @@
 import { status } from "@grpc/grpc-js";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { asHttp, createEnvoyClient } from "../support/envoy-client.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import { CredentialSourceKind, KeyStyle, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
+import { asHttp, createEnvoyClient } from "../../support/envoy-client.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
 
 // A hung Postgres: another session holds an exclusive lock on `keys`, so every key lookup waits on it.
 let t: TestServer;

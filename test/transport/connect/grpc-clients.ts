@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
-const root = (relative: string) => fileURLToPath(new URL(`../../${relative}`, import.meta.url));
+const root = (relative: string) => fileURLToPath(new URL(`../../../${relative}`, import.meta.url));
 
 /** A reflection request as grpc-js encodes it (proto-loader with keepCase). */
 export interface ReflectionRequest {

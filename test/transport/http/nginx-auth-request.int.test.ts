@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import { CredentialSourceKind, KeyStyle, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
 import { type Echoed, type NginxHandle, nginxAvailable, startEchoUpstream, startNginx } from "./nginx.js";
 
 /**

@@ -7,7 +7,7 @@ import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/hea
 import { createHealthRoutes } from "../../src/transport/connect/health.js";
 import { createReflectionRoutes } from "../../src/transport/connect/reflection.js";
 import { type HttpHandler, type HttpListener, listenHttp } from "../../src/transport/listen.js";
-import { healthClient, reflectionClient } from "./grpc-clients.js";
+import { healthClient, reflectionClient } from "./connect/grpc-clients.js";
 
 const echo: HttpHandler = (req, res) => {
   let size = 0;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApprovalStatus, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { codeOf, gateway } from "../scenarios/support.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { createApprovalKeySpace } from "./support.js";
+import { createApprovalKeySpace } from "./approvals-support.js";
 
 let t: TestServer;
 let gw: ReturnType<typeof gateway>;

@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { reflectionClient } from "../transport-connect/grpc-clients.js";
+import { reflectionClient } from "../transport/connect/grpc-clients.js";
 
 // A client that knows nothing of keymesh's protos: it learns them through server reflection, as grpcurl does.
 let t: TestServer;
