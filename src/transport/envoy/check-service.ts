@@ -11,7 +11,9 @@ import {
   UNAVAILABLE_MESSAGE,
   verdictToDecision,
 } from "../decision.js";
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./check-decode.js";
+import { bufferSerializers } from "./grpc-util.js";
+import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, decideWithin } from "./guard.js";
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./wire/check-decode.js";
 import {
   completeCheckResponse,
   completeCheckResponseWithIntegers,
@@ -19,10 +21,8 @@ import {
   type FixedCheckResponse,
   prepareCheckResponse,
   sameStrings,
-} from "./check-response.js";
-import { bufferSerializers } from "./grpc-util.js";
-import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, decideWithin } from "./guard.js";
-import { allWriteableIntegers } from "./header-option-wire.js";
+} from "./wire/check-response.js";
+import { allWriteableIntegers } from "./wire/header-option-wire.js";
 
 /** The gRPC path Envoy's ext_authz filter calls. */
 export const CHECK_METHOD_PATH = "/envoy.service.auth.v3.Authorization/Check";

@@ -6,12 +6,12 @@ import {
 } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { Identity, Verdict } from "../../../src/domain/verdict.js";
 import { verdictToDecision } from "../../../src/transport/decision.js";
-import { encodeCheckResponse } from "../../../src/transport/envoy/check-response.js";
 import {
   type CheckOutcome,
   createCheckCounters,
   createCheckHandler,
 } from "../../../src/transport/envoy/check-service.js";
+import { encodeCheckResponse } from "../../../src/transport/envoy/wire/check-response.js";
 import { allow, deny, identity, limit } from "../fixtures.js";
 
 const request = toBinary(

@@ -1,4 +1,4 @@
-import { HeaderValueOption_HeaderAppendAction } from "../../../gen/envoy/config/core/v3/base_pb.js";
+import { HeaderValueOption_HeaderAppendAction } from "../../../../gen/envoy/config/core/v3/base_pb.js";
 
 /** Encoded size of `varying` as repeated HeaderValueOption, tags and length prefixes included. */
 export function headerOptionsSize(varying: readonly (readonly [string, string])[]): number {

@@ -1,4 +1,4 @@
-import type { CheckRequest } from "../../domain/check-request.js";
+import type { CheckRequest } from "../../../domain/check-request.js";
 import { WireHeaders } from "./wire-headers.js";
 import { LEN, Malformed, Reader } from "./wire-reader.js";
 

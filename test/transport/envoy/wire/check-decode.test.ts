@@ -1,8 +1,8 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import type { AttributeContext_HttpRequestSchema } from "../../../gen/envoy/service/auth/v3/attribute_context_pb.js";
-import { CheckRequestSchema } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
-import { decodeCheckRequest } from "../../../src/transport/envoy/check-decode.js";
+import type { AttributeContext_HttpRequestSchema } from "../../../../gen/envoy/service/auth/v3/attribute_context_pb.js";
+import { CheckRequestSchema } from "../../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { decodeCheckRequest } from "../../../../src/transport/envoy/wire/check-decode.js";
 
 type Http = MessageInitShape<typeof AttributeContext_HttpRequestSchema>;
 

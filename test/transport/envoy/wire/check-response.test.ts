@@ -1,17 +1,17 @@
 import { equals, fromBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { HeaderValueOption_HeaderAppendAction } from "../../../gen/envoy/config/core/v3/base_pb.js";
+import { HeaderValueOption_HeaderAppendAction } from "../../../../gen/envoy/config/core/v3/base_pb.js";
 import {
   type CheckResponse,
   CheckResponseSchema,
-} from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
-import type { Verdict } from "../../../src/domain/verdict.js";
-import { DEFAULT_DECISION_OPTIONS, verdictToDecision } from "../../../src/transport/decision.js";
+} from "../../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { Verdict } from "../../../../src/domain/verdict.js";
+import { DEFAULT_DECISION_OPTIONS, verdictToDecision } from "../../../../src/transport/decision.js";
 import {
   createCheckResponseEncoder,
   encodeCheckResponse,
-} from "../../../src/transport/envoy/check-response.js";
-import { allow, DENY_REASONS, deny, limit } from "../fixtures.js";
+} from "../../../../src/transport/envoy/wire/check-response.js";
+import { allow, DENY_REASONS, deny, limit } from "../../fixtures.js";
 
 const NOW = 1_900_000_000;
 const decide = (v: Verdict) => verdictToDecision(v, DEFAULT_DECISION_OPTIONS, NOW);

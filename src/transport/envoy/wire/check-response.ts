@@ -3,15 +3,15 @@ import {
   type HeaderValueOption,
   HeaderValueOption_HeaderAppendAction,
   HeaderValueOptionSchema,
-} from "../../../gen/envoy/config/core/v3/base_pb.js";
+} from "../../../../gen/envoy/config/core/v3/base_pb.js";
 import {
   type CheckResponse,
   CheckResponseSchema,
   DeniedHttpResponseSchema,
   OkHttpResponseSchema,
-} from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
-import type { StatusCode } from "../../../gen/envoy/type/v3/http_status_pb.js";
-import { type Decision, VOLATILE_HEADERS } from "../decision.js";
+} from "../../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { StatusCode } from "../../../../gen/envoy/type/v3/http_status_pb.js";
+import { type Decision, VOLATILE_HEADERS } from "../../decision.js";
 import {
   headerOptionsSize,
   integerOptionsSize,

@@ -5,7 +5,7 @@ import {
   integerOptionsSize,
   writeHeaderOptions,
   writeIntegerOptions,
-} from "../../../src/transport/envoy/header-option-wire.js";
+} from "../../../../src/transport/envoy/wire/header-option-wire.js";
 
 const names = ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"];
 const nameBytes = names.map((n) => Buffer.from(n));
