@@ -158,7 +158,7 @@ type Decided = Verdict | Promise<Verdict>;
 type ParseKey = (format: KeySpace["format"], presented: string) => ParsedKey;
 
 // Not async anywhere a backend is not asked: a bad, unknown, revoked or unlimited key is decided synchronously,
-// with no promise, microtask or deadline, which were a fifth to a quarter of such a Check's own CPU time.
+// with no promise, microtask or deadline.
 function decide(o: AuthorizerOptions, inflight: Inflight, parsed: ParseKey, req: CheckRequest): Decided {
   const resolving = resolveSpace(o, req);
   return resolving instanceof Promise

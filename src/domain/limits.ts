@@ -53,7 +53,6 @@ export function applyLimits(
   } catch (error) {
     return limiterFailed(o, error, warnings);
   }
-  // Anonymous callbacks, not a named closure: tsx keeps function names, which costs a defineProperty per closure.
   return consuming.then(
     (result): LimitOutcome =>
       result.allowed

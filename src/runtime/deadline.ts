@@ -3,10 +3,9 @@
  * check deadline, the Redis timeout), so deadlines with one delay expire in the order they were armed: one FIFO
  * of ticks and one timer per distinct delay replace a setTimeout/clearTimeout pair (and a Promise.race) per call.
  *
- * Nearly every deadline is cancelled within a millisecond or two. So nothing of one call is kept until it is due:
- * the queue holds one tick per millisecond, and a cancel removes the call's callback from its tick. An object kept
- * per call until due (150 ms) outlived the young generation, and those objects were almost all of what a Check
- * moved into the old one: the cause of most full garbage collections under load.
+ * Nearly every deadline is cancelled within a millisecond or two, so nothing of one call is kept until it is due:
+ * the queue holds one tick per millisecond and a cancel removes the call's callback from its tick, so no per-call
+ * object outlives the young generation.
  */
 
 /** A pending deadline; `cancel` stops its callback from running. */

@@ -69,8 +69,8 @@ export type CheckOutcome =
 
 /**
  * The transport-free core of Check: CheckRequest bytes in, `done` called exactly once with the outcome (at once when
- * the answer needs no backend); never throws. A callback rather than a promise: a chain of promises per Check cost
- * more allocation than decoding the request.
+ * the answer needs no backend); never throws. A callback rather than a promise, so a Check decided without a
+ * backend allocates no promise.
  */
 export type CheckHandler = (
   request: Uint8Array,

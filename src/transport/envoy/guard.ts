@@ -36,8 +36,7 @@ export function decideWithin(
     );
     return;
   }
-  // A queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check. (No named closure
-  // either: tsx keeps function names, which costs a defineProperty for every closure assigned to a name.)
+  // A queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
   let settled = false;
   const deadline = after(deadlineMs, () => {
     settled = true;

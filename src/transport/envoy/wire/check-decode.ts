@@ -45,10 +45,8 @@ const KEY_SPACE_EXTENSION = 0;
 const SCOPE_EXTENSION = 1;
 const COST_EXTENSION = 2;
 
-// Decoding is synchronous, so one scratch array serves every request; each request keeps an exact-size copy. A
-// plain array growing per request cost more allocation than all the rest of the decode. (Not an Int32Array: one
-// this size lives outside the V8 heap, and allocating those is slower still.) It keeps the largest size seen, which
-// the header budget bounds.
+// Decoding is synchronous, so one scratch array serves every request and each request keeps an exact-size copy,
+// allocating nothing that grows. It keeps the largest size seen, which the header budget bounds.
 const spanScratch: number[] = [];
 
 function pushSpan(state: State, a: number, b: number, c: number, d: number, e: number): void {
