@@ -15,7 +15,13 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/**/*.int.test.ts"] },
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/**/*.int.test.ts"],
+          // Runs before the integration project, so a broken unit fails fast.
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
@@ -23,6 +29,7 @@ export default defineConfig({
           name: "integration",
           include: ["test/**/*.int.test.ts"],
           globalSetup: ["test/global-setup.ts"],
+          sequence: { groupOrder: 1 },
           // Each file starts servers that share the one Postgres and Redis; more than two at once only thrashes a
           // 2-core CI box.
           maxWorkers: Math.max(1, Math.min(2, availableParallelism())),
