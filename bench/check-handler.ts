@@ -9,7 +9,11 @@ import { createDigester } from "../src/domain/digest.js";
 import type { KeyEntry } from "../src/domain/key-entry.js";
 import { mintKey } from "../src/domain/key-format.js";
 import type { Key, KeySpace, Workspace } from "../src/domain/types.js";
-import { createMemoryKeyLookup, createMemoryKeySpaces, createMemoryUsage } from "../src/store/memory-lookup.js";
+import {
+  createMemoryKeyLookup,
+  createMemoryKeySpaces,
+  createMemoryUsage,
+} from "../src/store/memory-lookup.js";
 import { createCheckHandler } from "../src/transport/envoy/check-service.js";
 import { buildCheckRequest } from "./fixtures.js";
 
@@ -81,7 +85,12 @@ const handle = createCheckHandler({
   authorizer: createAuthorizer({
     keySpaces: createMemoryKeySpaces([space]),
     lookup: createMemoryKeyLookup([valid.entry, revoked.entry]),
-    cache: createKeyCache({ ttlMs: 600_000, maxEntries: 100, negativeTtlMs: 600_000, negativeMaxEntries: 100 }),
+    cache: createKeyCache({
+      ttlMs: 600_000,
+      maxEntries: 100,
+      negativeTtlMs: 600_000,
+      negativeMaxEntries: 100,
+    }),
     digest,
     limiter: undefined,
     usage: createMemoryUsage(),
@@ -90,7 +99,8 @@ const handle = createCheckHandler({
     deadlineMs: 150,
   }),
 });
-const request = (secret: string) => buildCheckRequest({ authorization: `Bearer ${secret}`, keySpace: space.name });
+const request = (secret: string) =>
+  buildCheckRequest({ authorization: `Bearer ${secret}`, keySpace: space.name });
 const scenarios = {
   "unlimited valid key": request(valid.secret),
   "malformed key": request("km_live_not-a-key"),
@@ -121,9 +131,12 @@ for (const bytes of Object.values(scenarios)) {
 }
 const samples = new Map<string, number[]>(Object.keys(scenarios).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
-  for (const [name, bytes] of Object.entries(scenarios)) samples.get(name)?.push(await measure(bytes, 100_000));
+  for (const [name, bytes] of Object.entries(scenarios))
+    samples.get(name)?.push(await measure(bytes, 100_000));
 }
 for (const [name, values] of samples) {
   values.sort((a, b) => a - b);
-  console.log(`${name.padEnd(20)} ${(values[values.length >> 1] as number).toFixed(0).padStart(6)} ns/Check (median of ${rounds})`);
+  console.log(
+    `${name.padEnd(20)} ${(values[values.length >> 1] as number).toFixed(0).padStart(6)} ns/Check (median of ${rounds})`,
+  );
 }

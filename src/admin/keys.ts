@@ -4,7 +4,7 @@ import type { Digester } from "../domain/digest.js";
 import { newId } from "../domain/ids.js";
 import { mintKey } from "../domain/key-format.js";
 import { unknownScope } from "../domain/scopes.js";
-import type { Key, KeySpace, Limit, OwnerType } from "../domain/types.js";
+import type { Key, KeySpace } from "../domain/types.js";
 import { type KeyRow, type KeySpaceRow, toKey, toKeySpace, type WorkspaceRow } from "../store/rows.js";
 import { authorize, authorizeCall, authorizeGrant } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
