@@ -4,13 +4,14 @@ import { createApp } from "./app.js";
 import type { Config } from "./config.js";
 import { type Core, createCore } from "./core.js";
 import { createDigester } from "./domain/digest.js";
+import type { RateLimiter } from "./domain/ports.js";
 import { persistentSecret, startEmbeddedPostgres } from "./embedded-postgres.js";
 import { createHealth, type Health } from "./health.js";
 import type { Logger } from "./log.js";
-import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createMemoryLimiter } from "./ratelimit/memory-limiter.js";
 import { createRedisLimiter } from "./ratelimit/redis-limiter.js";
 import { createSql } from "./store/db.js";
+import { isInsufficientPrivilege } from "./store/errors.js";
 import { migrate } from "./store/migrate.js";
 import { auditLogRisks } from "./store/roles.js";
 import { createTeardown, type Teardown } from "./teardown.js";
@@ -70,7 +71,7 @@ async function migrateAs(url: string, config: Config, logger: Logger): Promise<s
   try {
     return await migrate(sql);
   } catch (error) {
-    if ((error as { code?: unknown }).code === "42501") {
+    if (isInsufficientPrivilege(error)) {
       throw new Error(
         "migrations are pending and this database role may not apply them; run `keymesh migrate` with DATABASE_MIGRATION_URL set to the schema's owner",
       );

@@ -3,7 +3,7 @@ import type { TransactionSql } from "postgres";
 import type { KeySpace } from "../domain/types.js";
 import type { MemberRow } from "../store/rows.js";
 import { AdminError, invalid } from "./errors.js";
-import type { NewKey } from "./keys.js";
+import type { NewKey } from "./key-input.js";
 
 /** Refuses a webhook URL that is not http or https. */
 export function checkWebhook(url: string): void {

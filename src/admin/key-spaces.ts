@@ -1,5 +1,6 @@
 import type { Sql } from "postgres";
 import type { AdminActor } from "../domain/admin-actor.js";
+import { newId } from "../domain/ids.js";
 import { isNormalPath } from "../domain/path-normalize.js";
 import { unknownScope } from "../domain/scopes.js";
 import type { KeySpace } from "../domain/types.js";
@@ -7,7 +8,6 @@ import { type KeySpaceRow, toKeySpace } from "../store/rows.js";
 import { authorize, authorizeCall } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
-import { newId } from "./ids.js";
 import { decodePageToken, pageSize, paginate } from "./pagination.js";
 import { definedFields } from "./patch.js";
 

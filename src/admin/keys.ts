@@ -1,43 +1,21 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { AdminActor } from "../domain/admin-actor.js";
 import type { Digester } from "../domain/digest.js";
+import { newId } from "../domain/ids.js";
 import { mintKey } from "../domain/key-format.js";
 import { unknownScope } from "../domain/scopes.js";
-import type { Key, KeySpace, Limit, OwnerType } from "../domain/types.js";
+import type { Key, KeySpace } from "../domain/types.js";
 import { type KeyRow, type KeySpaceRow, toKey, toKeySpace, type WorkspaceRow } from "../store/rows.js";
 import { authorize, authorizeCall, authorizeGrant } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
-import { newId } from "./ids.js";
 import { ensureRootKeyRemains, lockKey } from "./key-guards.js";
+import type { KeyPatch, NewKey } from "./key-input.js";
 import { createKeyQueries } from "./key-queries.js";
 import { checkOwner, checkQuota, checkWebhook, fingerprint } from "./key-rules.js";
 import type { Sealer } from "./sealer.js";
 
-/** What a caller asks for when creating a key. */
-export interface NewKey {
-  keySpaceId: string;
-  workspaceId: string;
-  ownerType: OwnerType;
-  memberId: string;
-  name: string;
-  scopes: string[];
-  metadata: Record<string, unknown>;
-  expiresAt: Date | null;
-  limits: Limit[] | null;
-  rejectionWebhookUrl: string;
-  idempotencyKey: string;
-}
-
-/** Changes to a key; absent fields are kept. `expiresAt: null` makes it never expire. */
-export interface KeyPatch {
-  name?: string;
-  scopes?: string[];
-  metadata?: Record<string, unknown>;
-  limits?: Limit[] | null;
-  rejectionWebhookUrl?: string;
-  expiresAt?: Date | null;
-}
+export type { KeyPatch, NewKey } from "./key-input.js";
 
 /** A key together with its secret, which the caller sees this once. */
 export interface IssuedKey {

@@ -1,12 +1,12 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { AdminActor } from "../domain/admin-actor.js";
 import { randomBase32 } from "../domain/encoding.js";
+import { newId } from "../domain/ids.js";
 import type { Limit, Member, MemberStatus, Workspace, WorkspaceStatus } from "../domain/types.js";
 import { type MemberRow, toMember, toWorkspace, type WorkspaceRow } from "../store/rows.js";
 import { type AdminOperation, authorize, authorizeCall } from "./admin-policy.js";
 import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
-import { newId } from "./ids.js";
 import { decodePageToken, pageSize, paginate } from "./pagination.js";
 import { definedFields } from "./patch.js";
 

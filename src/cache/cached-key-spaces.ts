@@ -1,12 +1,6 @@
-import type { KeySpaceDirectory } from "../domain/key-entry.js";
+import type { KeySpaceDirectory, KeySpaceSource } from "../domain/ports.js";
 import type { KeySpace } from "../domain/types.js";
 import { REFRESH_SHARE } from "./key-cache.js";
-
-/** Where cached key spaces come from: Postgres in production (createPostgresKeySpaces), a fake in tests. */
-export interface KeySpaceSource {
-  load(idOrName: string): Promise<KeySpace | undefined>;
-  loadAll(): Promise<KeySpace[]>;
-}
 
 /** Names kept at most. Callers name key spaces (a KeyVerify caller may send any), and unknown names are kept too. */
 const MAX_NAMES = 1024;

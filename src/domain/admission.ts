@@ -1,8 +1,8 @@
 import { gateApproval } from "./approvals.js";
-import type { AuthorizerOptions } from "./authorizer.js";
 import type { CheckRequest } from "./check-request.js";
 import type { KeyEntry } from "./key-entry.js";
 import { applyLimits, type LimitOutcome } from "./limits.js";
+import type { ApprovalGate, RateLimiter, UsageRecorder } from "./ports.js";
 import type { KeySpace } from "./types.js";
 import type { Verdict } from "./verdict.js";
 
@@ -16,10 +16,17 @@ export interface Admission {
   allow: Extract<Verdict, { kind: "allow" }>;
 }
 
-type AdmissionOptions = Pick<
-  AuthorizerOptions,
-  "approvals" | "approvalHeader" | "limiter" | "rateLimitFailure" | "onLimiterFailure" | "usage"
->;
+/** What admission needs: the approval gate, the rate limiter and its failure mode, and the usage recorder. */
+export interface AdmissionOptions {
+  limiter: RateLimiter | undefined;
+  rateLimitFailure: "open" | "closed";
+  onLimiterFailure?: (error: unknown) => void;
+  usage: UsageRecorder;
+  /** Where approval-level requests are queued; without it they are refused as needing approval. */
+  approvals?: ApprovalGate;
+  /** The request header a client retries an approved request with. */
+  approvalHeader?: string;
+}
 
 /** Gates the request on a human approval of `scope`, then admits it as admitWithin does. */
 export async function approveThenAdmit(

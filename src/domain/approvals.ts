@@ -1,30 +1,6 @@
 import { createHash } from "node:crypto";
+import type { ApprovalGate } from "./ports.js";
 import { isNulFree } from "./stored-text.js";
-
-/** A request that an approval-level scope queued for a human. */
-export interface ApprovalRequest {
-  keyId: string;
-  workspaceId: string;
-  keySpaceId: string;
-  method: string;
-  path: string;
-  bodyDigest: Buffer;
-  body: Uint8Array | undefined;
-  /** Request headers with every credential removed. */
-  headers: Record<string, string>;
-  requiredScope: string;
-}
-
-/** Records pending approvals and redeems approved ones exactly once. */
-export interface ApprovalGate {
-  /** Creates a pending approval and returns its id. */
-  open(request: ApprovalRequest): Promise<string>;
-  /** Uses up an approved approval for the same key, method, path and body; false when there is none to use. */
-  redeem(
-    id: string,
-    match: { keyId: string; method: string; path: string; bodyDigest: Buffer },
-  ): Promise<boolean>;
-}
 
 /** The digest that ties an approval to one request body. */
 export function bodyDigest(body: Uint8Array | undefined): Buffer {

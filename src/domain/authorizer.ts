@@ -1,14 +1,13 @@
-import type { RateLimiter } from "../ratelimit/limiter.js";
-import { type Admission, admitWithin, approveThenAdmit } from "./admission.js";
-import type { ApprovalGate } from "./approvals.js";
+import { settleWithin } from "../runtime/deadline.js";
+import { type Admission, type AdmissionOptions, admitWithin, approveThenAdmit } from "./admission.js";
 import type { Authorizer, CheckRequest } from "./check-request.js";
 import { type Presented, readCredential } from "./credentials.js";
-import { settleWithin } from "./deadline.js";
 import { type Digester, digestsEqual } from "./digest.js";
 import { identityOf } from "./identity.js";
-import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "./key-entry.js";
+import type { KeyEntry } from "./key-entry.js";
 import { parsePresentedKey } from "./key-format.js";
 import { normalizePath, type PathProblem } from "./path-normalize.js";
+import type { EntryCache, KeyLookup, KeySpaceDirectory } from "./ports.js";
 import { createPresentedMemo, type ParsedKey } from "./presented-memo.js";
 import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
@@ -16,41 +15,22 @@ import { couldNameKeySpace } from "./stored-text.js";
 import type { KeySpace } from "./types.js";
 import { type DenyReason, errorVerdict, type LimitStatus, type Verdict } from "./verdict.js";
 
-/** A cache the authorizer reads through; see src/cache/key-cache.ts. */
-export interface EntryCache {
-  /** A hit with `refresh` is still valid but should be re-read in the background, before it expires. */
-  get(
-    digestHex: string,
-  ): { kind: "hit"; entry: KeyEntry; refresh?: boolean } | { kind: "miss" } | { kind: "unknown" };
-  readonly generation: number;
-  set(digestHex: string, entry: KeyEntry, generation?: number): void;
-  setMissing(digestHex: string, generation?: number): void;
-}
-
-/** Everything the authorizer depends on, each behind a small interface. */
-export interface AuthorizerOptions {
+/** Everything the authorizer depends on, each behind a small interface (see ports.ts). */
+export interface AuthorizerOptions extends AdmissionOptions {
   keySpaces: KeySpaceDirectory;
   lookup: KeyLookup;
   cache: EntryCache;
   digest: Digester;
-  limiter: RateLimiter | undefined;
-  usage: UsageRecorder;
   /** Key space used when a request names none. */
   defaultKeySpace: string;
   /**
    * The id of a key space this authorizer never decides for, however a request names it, answering as for an
-   * unknown key: the data plane's
-   * authorizer must not accept root keys, whatever key space a request (or a misconfigured route) names.
+   * unknown key: the data plane's authorizer must not accept root keys, whatever key space a request (or a
+   * misconfigured route) names.
    */
   excludedKeySpaceId?: string;
-  rateLimitFailure: "open" | "closed";
   /** A decision is made within this time even when a backend hangs. */
   deadlineMs: number;
-  onLimiterFailure?: (error: unknown) => void;
-  /** Where approval-level requests are queued; without it they are refused as needing approval. */
-  approvals?: ApprovalGate;
-  /** The request header a client retries an approved request with. */
-  approvalHeader?: string;
   now?: () => number;
 }
 
@@ -213,7 +193,7 @@ type Decided = Verdict | Promise<Verdict>;
 type ParseKey = (format: KeySpace["format"], presented: string) => ParsedKey;
 
 // Not async anywhere a backend is not asked: a bad, unknown, revoked or unlimited key is decided synchronously,
-// with no promise, microtask or deadline, which were a fifth to a quarter of such a Check's own CPU time.
+// with no promise, microtask or deadline.
 function decide(o: AuthorizerOptions, inflight: Inflight, parsed: ParseKey, req: CheckRequest): Decided {
   const resolving = resolveSpace(o, req);
   return resolving instanceof Promise

@@ -1,6 +1,6 @@
-import type { Bucket, LimitResult, RateLimiter } from "../ratelimit/limiter.js";
 import { memoPerEntry } from "./entry-memo.js";
 import type { KeyEntry } from "./key-entry.js";
+import type { Bucket, LimitResult, RateLimiter } from "./ports.js";
 import type { KeySpace } from "./types.js";
 import type { LimitStatus, Verdict } from "./verdict.js";
 
@@ -53,7 +53,6 @@ export function applyLimits(
   } catch (error) {
     return limiterFailed(o, error, warnings);
   }
-  // Anonymous callbacks, not a named closure: tsx keeps function names, which costs a defineProperty per closure.
   return consuming.then(
     (result): LimitOutcome =>
       result.allowed

@@ -14,9 +14,8 @@ export const PRESENTED_MEMO_SIZE = 4096;
 const MAX_MEMO_LENGTH = 512;
 
 /**
- * Creates a memo of parsePresentedKey and the HMAC of its result, per presented string. The HMAC was the largest
- * cost of a cached Check and the layout and checksum test the next one; a client sends the same key, good or bad,
- * again and again. It holds raw keys in memory, so it is strictly bounded: two generations of at most half the
+ * Creates a memo of parsePresentedKey and the HMAC of its result, per presented string: they are the largest
+ * costs of a cached Check, and a client sends the same key, good or bad, again and again. It holds raw keys in memory, so it is strictly bounded: two generations of at most half the
  * size each, the older dropped whole when the younger fills (LRU-like, without reordering a Map on every hit).
  * An entry answers only for the format object it was parsed with; key spaces are replaced, never edited.
  */

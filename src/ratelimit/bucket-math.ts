@@ -1,6 +1,6 @@
+import type { Bucket, LimitRequest, LimitResult } from "../domain/ports.js";
 import type { Limit } from "../domain/types.js";
 import type { LimitStatus } from "../domain/verdict.js";
-import type { Bucket, LimitRequest, LimitResult } from "./limiter.js";
 
 /**
  * Slack for floating-point refill arithmetic, so a bucket that should hold exactly N tokens is not

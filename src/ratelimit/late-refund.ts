@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { settleWithin } from "../domain/deadline.js";
+import { settleWithin } from "../runtime/deadline.js";
 import { EXPIRY_MARGIN_MS } from "./bucket-math.js";
 import { SCRIPT_ALLOWED } from "./redis-script.js";
 import type { ScriptRequest } from "./script-codec.js";

@@ -1,3 +1,4 @@
+import type { LimitRequest, LimitResult, RateLimiter } from "../domain/ports.js";
 import {
   buildResult,
   charged,
@@ -7,7 +8,6 @@ import {
   refilledTokens,
   validateRequest,
 } from "./bucket-math.js";
-import type { LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
 
 /** Options for the single-process limiter. */
 export interface MemoryLimiterOptions {

@@ -1,9 +1,9 @@
 import { Cluster, Redis } from "ioredis";
-import { settleWithin } from "../domain/deadline.js";
+import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "../domain/ports.js";
+import { settleWithin } from "../runtime/deadline.js";
 import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import { createRefunder, REFUND_LUA, REFUND_SHA, type RefundCounts } from "./late-refund.js";
-import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "./limiter.js";
 import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_STALE } from "./redis-script.js";
 import { createScriptBatcher } from "./script-batch.js";
 import { decodeReply, encodeRequests, type ScriptRequest } from "./script-codec.js";

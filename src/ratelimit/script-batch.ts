@@ -1,4 +1,4 @@
-import { after, type Deadline } from "../domain/deadline.js";
+import { after, type Deadline } from "../runtime/deadline.js";
 
 /** What a batched request must carry: the Redis keys it touches. */
 export interface BatchedRequest {

@@ -1,6 +1,6 @@
 import type { Sql } from "postgres";
-import { newId } from "../admin/ids.js";
-import type { ApprovalGate } from "../domain/approvals.js";
+import { newId } from "../domain/ids.js";
+import type { ApprovalGate } from "../domain/ports.js";
 
 /** The Postgres approval gate; approvals lapse after `ttlSeconds`. */
 export function createPostgresApprovalGate(sql: Sql, ttlSeconds: number): ApprovalGate {

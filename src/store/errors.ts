@@ -92,3 +92,8 @@ export function classifyStoreError(error: unknown): StoreError | undefined {
   }
   return undefined;
 }
+
+/** True when the database role lacks a privilege the statement needs (SQLSTATE 42501). */
+export function isInsufficientPrivilege(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "42501";
+}

@@ -1,6 +1,6 @@
 import type { Sql } from "postgres";
-import type { KeySpaceSource } from "../cache/cached-key-spaces.js";
-import type { KeyEntry, KeyLookup } from "../domain/key-entry.js";
+import type { KeyEntry } from "../domain/key-entry.js";
+import type { KeyLookup, KeySpaceSource } from "../domain/ports.js";
 import {
   type KeyRow,
   type KeySpaceRow,

@@ -1,4 +1,5 @@
-import type { KeyEntry, KeyLookup, KeySpaceDirectory, UsageRecorder } from "../domain/key-entry.js";
+import type { KeyEntry } from "../domain/key-entry.js";
+import type { KeyLookup, KeySpaceDirectory, UsageRecorder } from "../domain/ports.js";
 import type { KeySpace } from "../domain/types.js";
 
 /** An in-memory key lookup, for unit tests and embedding. */

@@ -1,5 +1,5 @@
 import type { Sql } from "postgres";
-import type { UsageRecorder } from "../domain/key-entry.js";
+import type { UsageRecorder } from "../domain/ports.js";
 import type { Logger } from "../log.js";
 
 /** Batches key usage in memory and writes `last_used_at` and daily counts every `flushMs`. */

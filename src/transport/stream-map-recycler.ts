@@ -1,11 +1,8 @@
 /**
- * Why this exists: node:http2 keeps each session's open streams in one Map for the session's life, and on a busy
- * connection that Map gains and loses an entry per request. V8 rehashes a churning Map into a new table now and
- * then, and (judging by the effect) the old table keeps its successor and its entries reachable. Once one of those
- * tables has reached the old generation, every later table, and every stream it held, survives young collections
- * through a dead old object and is promoted: under load, 2 MB per young collection and a full collection every
- * second or two, for as long as the connection lasts, and Envoy's connections to keymesh last for hours. Swapping
- * in a fresh copy of the Map every few milliseconds ends each chain before it grows (README, "Garbage collection").
+ * node:http2 keeps each session's open streams in one Map for the session's life; on a busy, long-lived connection
+ * the churn of that Map gets its streams promoted to the old generation and forces frequent full collections.
+ * Swapping in a fresh copy every few milliseconds prevents it (bench/README.md, "Garbage collection and the
+ * stream-map recycler", has the evidence).
  *
  * The Map is node's internal state, found by shape, not by a public API: when a Node version stores it
  * differently, `watch` returns false and sessions run as they would without this.

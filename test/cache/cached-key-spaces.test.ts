@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createCachedKeySpaces, type KeySpaceSource } from "../../src/cache/cached-key-spaces.js";
+import { createCachedKeySpaces } from "../../src/cache/cached-key-spaces.js";
+import type { KeySpaceSource } from "../../src/domain/ports.js";
 import type { KeySpace } from "../../src/domain/types.js";
 
 const TTL = 10_000;

@@ -6,8 +6,8 @@ import { createDigester } from "../../src/domain/digest.js";
 import { identityOf } from "../../src/domain/identity.js";
 import type { KeyEntry } from "../../src/domain/key-entry.js";
 import { mintKey } from "../../src/domain/key-format.js";
+import type { RateLimiter } from "../../src/domain/ports.js";
 import type { Key, KeySpace, Workspace } from "../../src/domain/types.js";
-import type { RateLimiter } from "../../src/ratelimit/limiter.js";
 import {
   createMemoryKeyLookup,
   createMemoryKeySpaces,

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createKeyCache } from "../../src/cache/key-cache.js";
-import { type ApprovalGate, gateApproval } from "../../src/domain/approvals.js";
+import { gateApproval } from "../../src/domain/approvals.js";
 import { createAuthorizer } from "../../src/domain/authorizer.js";
 import { createDigester } from "../../src/domain/digest.js";
-import type { KeySpaceDirectory } from "../../src/domain/key-entry.js";
+import type { ApprovalGate, KeySpaceDirectory } from "../../src/domain/ports.js";
 import { createMemoryKeyLookup, createMemoryUsage } from "../../src/store/memory-lookup.js";
 
 // References no key space can have: a NUL anywhere, or longer than a 128-character name can be.

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Bucket, LimitRequest, RateLimiter } from "../../src/domain/ports.js";
 import type { Limit } from "../../src/domain/types.js";
-import type { Bucket, LimitRequest, RateLimiter } from "../../src/ratelimit/limiter.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

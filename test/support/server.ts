@@ -40,7 +40,7 @@ export async function startTestServer(
     // Generous deadlines for the tests that count requests against limits: on a busy 2-core CI machine a Check can
     // stall past the defaults (100 ms for Redis, 150 ms for a decision), and a burst's requests are then admitted
     // uncharged with a warning (fail-open) or answered as errors. Deadlines have their own tests (test/ratelimit,
-    // test/check), which set them explicitly; `env` overrides these.
+    // test/transport/envoy/check*.int.test.ts), which set them explicitly; `env` overrides these.
     ...(options.redis
       ? { REDIS_URL: inject("redisUrl"), KEYMESH_REDIS_TIMEOUT_MS: "1000", KEYMESH_CHECK_DEADLINE_MS: "2000" }
       : {}),

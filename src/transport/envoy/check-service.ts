@@ -1,38 +1,17 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { Authorizer } from "../../domain/check-request.js";
-import type { CredentialSource } from "../../domain/types.js";
-import type { Identity, Verdict } from "../../domain/verdict.js";
+import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
-import {
-  type DecisionOptions,
-  RATE_LIMIT_HEADER_NAMES,
-  rateLimitFigures,
-  rateLimitHeaders,
-  resolveDecisionOptions,
-  UNAVAILABLE_MESSAGE,
-  verdictToDecision,
-} from "../decision.js";
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./check-decode.js";
-import {
-  completeCheckResponse,
-  completeCheckResponseWithIntegers,
-  createCheckResponseEncoder,
-  type FixedCheckResponse,
-  prepareCheckResponse,
-  sameStrings,
-} from "./check-response.js";
+import { type DecisionOptions, resolveDecisionOptions } from "../decision.js";
+import { type CheckOutcome, createCheckEncoder } from "./check-encode.js";
 import { bufferSerializers } from "./grpc-util.js";
 import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, decideWithin } from "./guard.js";
-import { allWriteableIntegers } from "./header-option-wire.js";
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./wire/check-decode.js";
+
+export type { CheckOutcome } from "./check-encode.js";
 
 /** The gRPC path Envoy's ext_authz filter calls. */
 export const CHECK_METHOD_PATH = "/envoy.service.auth.v3.Authorization/Check";
-
-/** The rate-limit header names as bytes, encoded once. */
-const RATE_LIMIT_NAME_BYTES: readonly Uint8Array[] = RATE_LIMIT_HEADER_NAMES.map((name) => Buffer.from(name));
-
-/** Distinct denial answers kept encoded; there are a handful of reasons, and messages vary only by scope name. */
-const MAX_CACHED_DENIALS = 256;
 
 /** What the Check service needs. */
 export interface CheckServiceOptions {
@@ -63,15 +42,10 @@ export function createCheckCounters(): CheckCounters {
   return { allow: 0, deny: 0, error: 0 };
 }
 
-/** What one Check call produces: CheckResponse bytes, or a gRPC error under failureMode "error". */
-export type CheckOutcome =
-  | { kind: "response"; bytes: Uint8Array }
-  | { kind: "error"; code: grpc.status; details: string };
-
 /**
  * The transport-free core of Check: CheckRequest bytes in, `done` called exactly once with the outcome (at once when
- * the answer needs no backend); never throws. A callback rather than a promise: a chain of promises per Check cost
- * more allocation than decoding the request.
+ * the answer needs no backend); never throws. A callback rather than a promise, so a Check decided without a
+ * backend allocates no promise.
  */
 export type CheckHandler = (
   request: Uint8Array,
@@ -79,81 +53,31 @@ export type CheckHandler = (
   done: (outcome: CheckOutcome) => void,
 ) => void;
 
-/** Creates the Check logic over an authorizer: decode, decide within the deadline, encode. */
+/** Creates the Check logic over an authorizer: decode the request, decide within the deadline, encode the verdict. */
 export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
-  const decisionOptions = resolveDecisionOptions(options.decisionOptions);
   const deadlineMs = options.deadlineMs ?? DEFAULT_CHECK_DEADLINE_MS;
   const limits = options.decodeLimits ?? DEFAULT_DECODE_LIMITS;
-  const encoder = createCheckResponseEncoder({ maxEntries: options.responseCacheSize });
+  const encode = createCheckEncoder(
+    resolveDecisionOptions(options.decisionOptions),
+    options.responseCacheSize,
+  );
   const logger = options.logger;
   const logFailure = createFailureLog(logger, "ext_authz check failed");
-  const unavailable: CheckOutcome = {
-    kind: "error",
-    code: grpc.status.UNAVAILABLE,
-    details: UNAVAILABLE_MESSAGE,
-  };
 
-  // Denials without limits or an approval ticket depend only on reason, message and the credential sources a 401
-  // challenges for, so their bytes are kept whole:
-  // an attack of bad keys then costs no decision building or encoding. Bounded, as messages can name scopes.
-  const denials = new Map<string, CheckOutcome>();
-  const outcome = (verdict: Verdict): CheckOutcome => {
-    if (verdict.kind === "deny" && verdict.limits.length === 0 && !verdict.approval) {
-      const key = `${verdict.reason}\u0000${verdict.message}\u0000${sourcesKey(verdict.credentialSources)}`;
-      let cached = denials.get(key);
-      if (!cached) {
-        cached = build(verdict);
-        if (denials.size < MAX_CACHED_DENIALS) denials.set(key, cached);
-      }
-      return cached;
-    }
-    return build(verdict);
-  };
-  // An allow without warnings depends only on its identity and the headers it strips. identityOf gives one frozen
-  // identity per cached key entry, so the fixed bytes are kept per identity (dropped with it) and a Check encodes
-  // only its rate-limit headers: no decision object, no cache-key lookup, no field-by-field comparison.
-  const allows = new WeakMap<Identity, { strip: readonly string[]; fixed: FixedCheckResponse }>();
-  const allow = (verdict: AllowVerdict): Uint8Array => {
-    let hit = allows.get(verdict.identity);
-    if (!hit || !sameStrings(hit.strip, verdict.stripHeaders)) {
-      const decision = verdictToDecision({ ...verdict, limits: [] }, decisionOptions);
-      hit = { strip: [...verdict.stripHeaders], fixed: prepareCheckResponse(decision) };
-      allows.set(verdict.identity, hit);
-    }
-    // Limit figures go straight from numbers to bytes: every limited allow pays for these headers.
-    const figures = rateLimitFigures(verdict.limits);
-    if (!figures) return completeCheckResponse(hit.fixed, []);
-    return allWriteableIntegers(figures)
-      ? completeCheckResponseWithIntegers(hit.fixed, RATE_LIMIT_NAME_BYTES, figures)
-      : completeCheckResponse(hit.fixed, rateLimitHeaders(verdict.limits));
-  };
-  const build = (verdict: Verdict): CheckOutcome => {
-    if (
-      verdict.kind === "allow" &&
-      verdict.warnings.length === 0 &&
-      Object.isFrozen(verdict.identity) &&
-      Object.isFrozen(verdict.identity.scopes)
-    ) {
-      return { kind: "response", bytes: allow(verdict) };
-    }
-    const decision = verdictToDecision(verdict, decisionOptions);
-    if (decision.transportError) return unavailable;
-    return { kind: "response", bytes: encoder.encode(decision) };
-  };
   // Built once: the answers for unreadable requests and for a failure while answering.
-  const malformed = outcome({
+  const malformed = encode({
     kind: "deny",
     reason: "malformed",
     message: "the authorization request could not be read",
     limits: [],
   });
-  const failed = outcome({ kind: "error", message: "internal error" });
+  const failed = encode({ kind: "error", message: "internal error" });
 
   const counters = options.counters;
   const answer = (verdict: Verdict): CheckOutcome => {
     try {
       if (verdict.kind === "error") logFailure(verdict.message);
-      const result = outcome(verdict);
+      const result = encode(verdict);
       if (counters) counters[verdict.kind]++;
       return result;
     } catch (error) {
@@ -180,22 +104,6 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
       (verdict) => done(answer(verdict)),
     );
   };
-}
-
-type AllowVerdict = Extract<Verdict, { kind: "allow" }>;
-
-// One text per sources array: the authorizer hands out the same array for every denial in a key space.
-const sourceKeys = new WeakMap<readonly CredentialSource[], string>();
-
-/** A string that differs whenever the WWW-Authenticate challenge for the sources could. */
-function sourcesKey(sources: readonly CredentialSource[] | undefined): string {
-  if (!sources) return "";
-  let key = sourceKeys.get(sources);
-  if (key === undefined) {
-    key = sources.map((s) => (s.kind === "header" ? `header:${s.header}` : s.kind)).join("\u0000");
-    sourceKeys.set(sources, key);
-  }
-  return key;
 }
 
 /** The grpc-js implementation type of the Authorization service. */

@@ -1,6 +1,6 @@
-import { after } from "../../domain/deadline.js";
 import { errorVerdict, type Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
+import { after } from "../../runtime/deadline.js";
 
 /** Default time a transport waits for a verdict: well inside Envoy's 200 ms ext_authz timeout. */
 export const DEFAULT_CHECK_DEADLINE_MS = 150;
@@ -36,8 +36,7 @@ export function decideWithin(
     );
     return;
   }
-  // A queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check. (No named closure
-  // either: tsx keeps function names, which costs a defineProperty for every closure assigned to a name.)
+  // A queued deadline instead of Promise.race over a per-call setTimeout: this runs per Check.
   let settled = false;
   const deadline = after(deadlineMs, () => {
     settled = true;
