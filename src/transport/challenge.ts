@@ -1,6 +1,11 @@
 import type { CredentialSource } from "../domain/types.js";
 import type { DenyReason } from "../domain/verdict.js";
-import type { DecisionOptions } from "./decision.js";
+
+/** What a challenge names: the realm, and the scheme when no key space judged the request. */
+export interface ChallengeOptions {
+  realm: string;
+  challenge?: "Bearer" | "Basic";
+}
 
 /** The auth-scheme a 401 names for a key read from a custom header: no standard scheme sends a key that way. */
 export const HEADER_CHALLENGE_SCHEME = "ApiKey";
@@ -14,7 +19,7 @@ export const HEADER_CHALLENGE_SCHEME = "ApiKey";
 export function challengeHeader(
   reason: DenyReason,
   sources: readonly CredentialSource[] | undefined,
-  options: Pick<DecisionOptions, "realm" | "challenge">,
+  options: ChallengeOptions,
 ): string {
   const realm = quotable(options.realm);
   const fallback: CredentialSource = { kind: options.challenge === "Basic" ? "basic" : "bearer" };

@@ -14,6 +14,7 @@ const LAYERS: ReadonlyArray<readonly [prefix: string, rank: number, name: string
   ["src/server.ts", 5, "composition root"],
   ["src/app.ts", 5, "composition root"],
   ["src/core.ts", 5, "composition root"],
+  ["src/health.ts", 5, "composition root"],
   ["src/teardown.ts", 5, "composition root"],
   ["src/embedded-postgres.ts", 5, "composition root"],
   ["src/embedded-postgres-root.ts", 5, "composition root"],
