@@ -23,8 +23,10 @@ describe.skipIf(!redisServerAvailable())("Envoy Check with keymesh on a Redis Cl
     t = await startTestServer({
       env: {
         REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(","),
-        // Generous: the point here is slot placement, not latency (a MOVED redirect costs a round trip).
-        KEYMESH_REDIS_TIMEOUT_MS: "100",
+        // Generous: the point here is slot placement, not latency (a MOVED redirect costs a round trip, and a
+        // busy machine can stall a first call to a new master past 100 ms).
+        KEYMESH_REDIS_TIMEOUT_MS: "1000",
+        KEYMESH_CHECK_DEADLINE_MS: "2000",
       },
     });
     envoy = createEnvoyClient(t.grpcAddress);

@@ -16,7 +16,13 @@ const ROUND_MS = 50;
 // instance answers. Both fail CLOSED: under fail-open (the default) a limiter timeout on a busy box (both servers and
 // the client share this one Node process) admits the request uncounted, by design, which is not what is measured
 // here; fail-closed turns such a timeout into a 503 that admits nothing.
-const INSTANCE_ENV = { KEYMESH_RATE_LIMIT_FAILURE: "closed", KEYMESH_REDIS_TIMEOUT_MS: "100" };
+// Generous deadlines: this counts admissions against a shared bucket, and a stall answered 503 (closed) would
+// only lower the count the lower bound checks.
+const INSTANCE_ENV = {
+  KEYMESH_RATE_LIMIT_FAILURE: "closed",
+  KEYMESH_REDIS_TIMEOUT_MS: "1000",
+  KEYMESH_CHECK_DEADLINE_MS: "2000",
+};
 describe("one key's rate limit across two keymesh instances sharing Redis", () => {
   let a: TestServer;
   let b: TestServer;

@@ -178,7 +178,7 @@ export interface NginxSite {
  * one of them is not there exactly once, so the test always runs the shipped file.
  */
 export function shippedNginxConfig(site: NginxSite): string {
-  const shipped = readFileSync(new URL("../../deploy/nginx/keymesh.conf", import.meta.url), "utf8");
+  const shipped = readFileSync(new URL("../../../deploy/nginx/keymesh.conf", import.meta.url), "utf8");
   const replacements: [RegExp, string][] = [
     [/^(\s*)server \S+; # site: keymesh$/m, `$1server 127.0.0.1:${site.keymeshPort};`],
     [/^(\s*)server \S+; # site: app$/m, `$1server 127.0.0.1:${site.upstreamPort};`],
