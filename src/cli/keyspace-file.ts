@@ -1,7 +1,12 @@
-import { fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { type DescEnum, fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { createValidator } from "@bufbuild/protovalidate";
 import YAML from "yaml";
 import { type CreateKeySpaceRequest, CreateKeySpaceRequestSchema } from "../../gen/keymesh/v1/admin_pb.js";
+import {
+  CredentialSourceKindSchema,
+  KeyStyleSchema,
+  UnmatchedRoutesSchema,
+} from "../../gen/keymesh/v1/types_pb.js";
 import { CliError, EXIT } from "./errors.js";
 
 /** One key space as declared in a file, with where it came from for messages. */
@@ -13,10 +18,17 @@ export interface KeySpaceDeclaration {
 
 const invalidInput = (message: string) => new CliError(message, EXIT.invalidInput);
 
-// Short spellings of enum values: `style: single` for KEY_STYLE_SINGLE, and so on.
-function enumValue(value: JsonValue | undefined, prefix: string): JsonValue | undefined {
-  if (typeof value !== "string" || value.startsWith(prefix)) return value;
-  return `${prefix}${value.toUpperCase().replace(/-/g, "_")}`;
+// Short spellings of enum values: `style: single` for KEY_STYLE_SINGLE, and so on; unknown ones name the field.
+function enumValue(value: JsonValue | undefined, schema: DescEnum, field: string): JsonValue | undefined {
+  if (typeof value !== "string") return value;
+  const prefix = (schema.sharedPrefix ?? "").toUpperCase();
+  const name = value.startsWith(prefix) ? value : `${prefix}${value.toUpperCase().replace(/-/g, "_")}`;
+  const known = schema.values.filter((v) => v.number !== 0);
+  if (!known.some((v) => v.name === name)) {
+    const choices = known.map((v) => v.name.slice(prefix.length).toLowerCase().replace(/_/g, "-"));
+    throw new Error(`${field}: ${JSON.stringify(value)} is not one of ${choices.join(", ")}`);
+  }
+  return name;
 }
 
 const isObject = (value: unknown): value is JsonObject =>
@@ -28,17 +40,20 @@ function field(obj: JsonObject, snake: string): string {
   return camel in obj ? camel : snake;
 }
 
-function credentialSource(value: JsonValue): JsonValue {
+function credentialSource(value: JsonValue, i: number): JsonValue {
+  const field = `credential_sources[${i}]`;
   // `- bearer`, `- basic`, `- header: x-api-key` and the full `{kind, header}` form.
   if (typeof value === "string") {
     const kind = value.toLowerCase();
     if (kind === "bearer" || kind === "basic")
-      return { kind: enumValue(kind, "CREDENTIAL_SOURCE_KIND_") ?? kind };
-    return value;
+      return { kind: enumValue(kind, CredentialSourceKindSchema, field) ?? kind };
+    throw new Error(`${field}: write bearer, basic, or header: NAME, not ${JSON.stringify(value)}`);
   }
   if (!isObject(value)) return value;
   const kind = value.kind ?? (typeof value.header === "string" ? "header" : undefined);
-  return kind === undefined ? value : { ...value, kind: enumValue(kind, "CREDENTIAL_SOURCE_KIND_") ?? kind };
+  return kind === undefined
+    ? value
+    : { ...value, kind: enumValue(kind, CredentialSourceKindSchema, `${field}.kind`) ?? kind };
 }
 
 /** Expands the file's short forms into the proto JSON mapping of CreateKeySpaceRequest. */
@@ -47,14 +62,17 @@ export function expandShortForms(declared: JsonObject): JsonObject {
   const formatKey = field(out, "format");
   const format = out[formatKey];
   if (isObject(format) && format.style !== undefined) {
-    out[formatKey] = { ...format, style: enumValue(format.style, "KEY_STYLE_") ?? format.style };
+    out[formatKey] = {
+      ...format,
+      style: enumValue(format.style, KeyStyleSchema, "format.style") ?? format.style,
+    };
   }
   const sourcesKey = field(out, "credential_sources");
   const sources = out[sourcesKey];
-  if (Array.isArray(sources)) out[sourcesKey] = sources.map(credentialSource);
+  if (Array.isArray(sources)) out[sourcesKey] = sources.map((source, i) => credentialSource(source, i));
   const unmatchedKey = field(out, "unmatched_routes");
   if (out[unmatchedKey] !== undefined)
-    out[unmatchedKey] = enumValue(out[unmatchedKey], "UNMATCHED_ROUTES_") ?? null;
+    out[unmatchedKey] = enumValue(out[unmatchedKey], UnmatchedRoutesSchema, "unmatched_routes") ?? null;
   return out;
 }
 
@@ -73,7 +91,7 @@ function declaration(value: unknown, source: string): KeySpaceDeclaration {
   }
   let request: CreateKeySpaceRequest;
   try {
-    request = fromJson(CreateKeySpaceRequestSchema, expandShortForms(value));
+    request = fromJson(CreateKeySpaceRequestSchema, expandShortForms(value), { ignoreUnknownFields: false });
   } catch (error) {
     const message = (error as Error).message.replace(/^cannot decode message [\w.]+ from JSON: /, "");
     throw invalidInput(`${label}: ${message}`);

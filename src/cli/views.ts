@@ -1,4 +1,4 @@
-import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
+import { type DescMessage, type JsonValue, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   type Approval,
@@ -45,20 +45,25 @@ export function limitsText(limits: readonly Limit[] | undefined): string {
 }
 
 const col = <T>(header: string, value: (item: T) => string): Column<T> => ({ header, value });
-const protoJson =
+/** The proto JSON mapping with every field present (false, 0, []), so that scripts never meet a missing field. */
+export function protoJson<S extends DescMessage>(schema: S, item: MessageShape<S>): JsonValue {
+  return toJson(schema, item, { alwaysEmitImplicit: true });
+}
+
+const jsonOf =
   <S extends DescMessage>(schema: S) =>
   (item: MessageShape<S>) =>
-    toJson(schema, item);
+    protoJson(schema, item);
 
 /** Key spaces: the layout and the size of the policy; the whole policy is in `keyspaces get -o yaml`. */
 export const keySpaceView: View<KeySpace> = {
   columns: [
     col("ID", (s) => s.id),
     col("NAME", (s) => s.name),
-    col(
-      "FORMAT",
-      (s) => `${s.format?.prefix || s.format?.idPrefix || ""}… ${short(KeyStyle, s.format?.style ?? 0)}`,
-    ),
+    col("FORMAT", (s) => {
+      const start = s.format?.prefix || s.format?.idPrefix;
+      return `${start ? `${start}… ` : ""}${short(KeyStyle, s.format?.style ?? 0)}`;
+    }),
     col("CREDENTIALS", (s) =>
       s.credentialSources
         .map((c) => (c.kind === CredentialSourceKind.HEADER ? c.header : short(CredentialSourceKind, c.kind)))
@@ -73,7 +78,7 @@ export const keySpaceView: View<KeySpace> = {
     col("ROTATION GRACE", (s) => `${s.rotationGraceSeconds}s`),
     col("MAX KEY AGE", (s) => (s.maxKeyAgeDays ? `${s.maxKeyAgeDays}d` : "none")),
   ],
-  json: protoJson(KeySpaceSchema),
+  json: jsonOf(KeySpaceSchema),
 };
 
 export const workspaceView: View<Workspace> = {
@@ -94,7 +99,7 @@ export const workspaceView: View<Workspace> = {
     ),
     col("MAX KEY AGE", (w) => (w.maxKeyAgeDays ? `${w.maxKeyAgeDays}d` : "inherited")),
   ],
-  json: protoJson(WorkspaceSchema),
+  json: jsonOf(WorkspaceSchema),
 };
 
 export const memberView: View<Member> = {
@@ -106,7 +111,7 @@ export const memberView: View<Member> = {
     col("STATUS", (m) => short(MemberStatus, m.status)),
     col("CREATED", (m) => when(m.createdAt)),
   ],
-  json: protoJson(MemberSchema),
+  json: jsonOf(MemberSchema),
 };
 
 export const keyView: View<Key> = {
@@ -130,7 +135,7 @@ export const keyView: View<Key> = {
     col("REVOKED", (k) => when(k.revokedAt)),
     col("WEBHOOK", (k) => k.rejectionWebhookUrl),
   ],
-  json: protoJson(KeySchema),
+  json: jsonOf(KeySchema),
 };
 
 export const approvalView: View<Approval> = {
@@ -155,7 +160,7 @@ export const approvalView: View<Approval> = {
     ),
     col("BODY", (a) => bodyText(a.body)),
   ],
-  json: protoJson(ApprovalSchema),
+  json: jsonOf(ApprovalSchema),
 };
 
 /** A request body as text when it is UTF-8, else as base64 with a marker. */
@@ -174,5 +179,5 @@ export const auditView: View<AuditEvent> = {
     col("ACTION", (e) => e.action),
     col("TARGET", (e) => `${e.targetType} ${e.targetId}`),
   ],
-  json: protoJson(AuditEventSchema),
+  json: jsonOf(AuditEventSchema),
 };

@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { toJson } from "@bufbuild/protobuf";
 import { type Approval, ApprovalSchema, ApprovalStatus } from "../../../gen/keymesh/v1/types_pb.js";
 import type { KeyAdminClient } from "../../client/index.js";
 import type { CommandContext } from "../context.js";
 import { CliError, EXIT, usageError } from "../errors.js";
 import { listAll, parseDuration, parseEnum } from "../parse.js";
 import type { Register } from "../program.js";
-import { approvalView, short } from "../views.js";
+import { approvalView, protoJson, short } from "../views.js";
 
 interface ListFlags {
   workspace?: string;
@@ -57,7 +56,7 @@ async function watch(ctx: CommandContext, workspaceId: string, status: ApprovalS
     } else {
       const changed = approvals.filter((a) => seen.get(a.id) !== a.status);
       for (const a of changed) {
-        if (ctx.print.format === "json") ctx.print.raw(`${JSON.stringify(toJson(ApprovalSchema, a))}\n`);
+        if (ctx.print.format === "json") ctx.print.raw(`${JSON.stringify(protoJson(ApprovalSchema, a))}\n`);
         else if (ctx.print.format === "yaml") {
           ctx.print.raw("---\n");
           ctx.print.one(a, approvalView);

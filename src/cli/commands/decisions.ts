@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { create, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { create, type JsonValue } from "@bufbuild/protobuf";
 import type { HeaderValueOption } from "../../../gen/envoy/config/core/v3/base_pb.js";
 import {
   CheckRequestSchema,
@@ -13,7 +13,7 @@ import { EXIT, usageError } from "../errors.js";
 import type { Column, View } from "../output.js";
 import { collect, collectRaw } from "../parse.js";
 import type { Register } from "../program.js";
-import { short } from "../views.js";
+import { protoJson, short } from "../views.js";
 
 /** The key argument, or standard input for `-` (which keeps the key out of shell history and `ps`). */
 function readKey(arg: unknown): string {
@@ -48,7 +48,7 @@ const verifyView: View<VerifyResponse> = {
     ),
     col("WARNINGS", (r) => r.warnings.join("; ")),
   ],
-  json: (r) => toJson(VerifyResponseSchema, r),
+  json: (r) => protoJson(VerifyResponseSchema, r),
 };
 
 /** A Check answer as a person reads it: the decision, the HTTP status Envoy would send, and why. */

@@ -10,6 +10,7 @@ import { CliError, EXIT, explain, usageError } from "../errors.js";
 import { listAll, parseDuration } from "../parse.js";
 import type { Register } from "../program.js";
 import { createProgress, runPool } from "../progress.js";
+import { protoJson } from "../views.js";
 import { printSecret } from "./keys.js";
 import { keySpaceId } from "./resolve.js";
 
@@ -18,9 +19,9 @@ type Action = Parameters<Register>[1];
 /** Writes one issued secret as it arrives, so that an interrupted run loses none: a line, or a JSON line. */
 function emit(ctx: CommandContext, key: Key, secret: string, extra: Record<string, string>): void {
   if (ctx.print.format === "json") {
-    ctx.print.raw(`${JSON.stringify({ ...extra, key: toJson(KeySchema, key), secret })}\n`);
+    ctx.print.raw(`${JSON.stringify({ ...extra, key: protoJson(KeySchema, key), secret })}\n`);
   } else if (ctx.print.format === "yaml") {
-    ctx.print.raw(`---\n${YAML.stringify({ ...extra, key: toJson(KeySchema, key), secret })}`);
+    ctx.print.raw(`---\n${YAML.stringify({ ...extra, key: protoJson(KeySchema, key), secret })}`);
   } else ctx.print.raw(`${[...Object.values(extra), key.id, key.name, secret].join("\t")}\n`);
 }
 

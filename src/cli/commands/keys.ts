@@ -1,11 +1,11 @@
-import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import { StringListSchema } from "../../../gen/keymesh/v1/admin_pb.js";
 import { type Key, KeySchema, KeyStatus, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
 import type { CommandContext } from "../context.js";
 import { EXIT, usageError } from "../errors.js";
 import { collect, collectRaw, listAll, parseEnum, parseInstant, parseMetadata, timestamp } from "../parse.js";
 import type { Register } from "../program.js";
-import { keyView } from "../views.js";
+import { keyView, protoJson } from "../views.js";
 import { registerBulkKeyCommands } from "./keys-bulk.js";
 import { keySpaceId } from "./resolve.js";
 import { limitSet } from "./workspaces.js";
@@ -16,7 +16,7 @@ import { limitSet } from "./workspaces.js";
  */
 export function printSecret(ctx: CommandContext, key: Key, secret: string, note: string): void {
   if (ctx.print.format === "json" || ctx.print.format === "yaml") {
-    ctx.print.document({ key: toJson(KeySchema, key), secret });
+    ctx.print.document({ key: protoJson(KeySchema, key), secret });
     return;
   }
   ctx.print.raw(`${secret}\n`);
