@@ -27,6 +27,8 @@ export function createProgress(print: Printer, label: string, total: number): Pr
     hideCursor: true,
     clearOnComplete: false,
     barsize: 30,
+    barCompleteChar: "█",
+    barIncompleteChar: "░",
   });
   bar.start(total, 0, { failed: "" });
   return {
