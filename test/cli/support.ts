@@ -56,3 +56,6 @@ export function json<T>(run: CliRun): T {
     throw new Error(`not JSON (exit ${run.code}):\n${run.stdout}\n--- stderr ---\n${run.stderr}`);
   }
 }
+
+/** Tests that run the CLI several times: each run starts a Node process, which takes seconds on a busy machine. */
+export const CLI_TIMEOUT_MS = 240_000;

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { BIN, ROOT } from "./support.js";
+import { BIN, CLI_TIMEOUT_MS, ROOT } from "./support.js";
 
 const run = promisify(execFile);
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -67,32 +67,40 @@ describe("the keymesh CLI on a terminal (needs Postgres and tmux)", () => {
     await t?.stop();
   });
 
-  it("lists workspaces as a bordered table with a header row", async () => {
-    const screen = await onScreen("list", ["workspaces", "list"]);
-    expect(screen).toContain("__EXIT_0");
-    const lines = screen.split("\n");
-    const header = lines.find((l) => l.includes("│ ID"));
-    expect(header).toMatch(/│ ID\s+│ NAME\s+│ SEGMENT\s+│ STATUS\s+│ API ACCESS\s+│ PLAN\s+│ CREATED\s+│/);
-    const row = lines.find((l) => l.includes(workspaceId));
-    expect(row).toMatch(
-      /│ ws_\w+\s+│ Acme Sales\s+│ \w+\s+│ active\s+│ yes\s+│ enterprise\s+│ \d{4}-\d\d-\d\dT[\d:]+Z\s+│/,
-    );
-    expect(lines.some((l) => l.startsWith("┌"))).toBe(true);
-    expect(lines.some((l) => l.startsWith("└"))).toBe(true);
-  });
+  it(
+    "lists workspaces as a bordered table with a header row",
+    async () => {
+      const screen = await onScreen("list", ["workspaces", "list"]);
+      expect(screen).toContain("__EXIT_0");
+      const lines = screen.split("\n");
+      const header = lines.find((l) => l.includes("│ ID"));
+      expect(header).toMatch(/│ ID\s+│ NAME\s+│ SEGMENT\s+│ STATUS\s+│ API ACCESS\s+│ PLAN\s+│ CREATED\s+│/);
+      const row = lines.find((l) => l.includes(workspaceId));
+      expect(row).toMatch(
+        /│ ws_\w+\s+│ Acme Sales\s+│ \w+\s+│ active\s+│ yes\s+│ enterprise\s+│ \d{4}-\d\d-\d\dT[\d:]+Z\s+│/,
+      );
+      expect(lines.some((l) => l.startsWith("┌"))).toBe(true);
+      expect(lines.some((l) => l.startsWith("└"))).toBe(true);
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it("shows a progress bar while rotating every key of a workspace, and writes the new secrets", async () => {
-    const secrets = join(dir, "secrets.tsv");
-    const screen = await onScreen(
-      "rotate",
-      ["keys", "rotate", "--workspace", workspaceId, "--all", "--grace", "0"],
-      ` > ${quote(secrets)}`,
-    );
-    expect(screen).toContain("__EXIT_0");
-    expect(screen).toMatch(/rotating \[█{30}\] 3\/3/);
-    const lines = (await readFile(secrets, "utf8")).trim().split("\n");
-    expect(lines).toHaveLength(3);
-    for (const line of lines)
-      expect(line).toMatch(/^key_\w+\tkey_\w+\t(one|two|three)\t[A-Za-z0-9]{8}\.[A-Za-z0-9]+$/);
-  });
+  it(
+    "shows a progress bar while rotating every key of a workspace, and writes the new secrets",
+    async () => {
+      const secrets = join(dir, "secrets.tsv");
+      const screen = await onScreen(
+        "rotate",
+        ["keys", "rotate", "--workspace", workspaceId, "--all", "--grace", "0"],
+        ` > ${quote(secrets)}`,
+      );
+      expect(screen).toContain("__EXIT_0");
+      expect(screen).toMatch(/rotating \[█{30}\] 3\/3/);
+      const lines = (await readFile(secrets, "utf8")).trim().split("\n");
+      expect(lines).toHaveLength(3);
+      for (const line of lines)
+        expect(line).toMatch(/^key_\w+\tkey_\w+\t(one|two|three)\t[A-Za-z0-9]{8}\.[A-Za-z0-9]+$/);
+    },
+    CLI_TIMEOUT_MS,
+  );
 });

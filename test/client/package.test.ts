@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
-import { runCli } from "../cli/support.js";
+import { CLI_TIMEOUT_MS, runCli } from "../cli/support.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
 const run = promisify(execFile);
@@ -82,33 +82,45 @@ describe("the built keymesh package: keymesh/client and the compiled CLI (needs 
   }, 180_000);
   afterAll(() => t?.stop());
 
-  it("type-checks a service against the built declarations and verifies a key in three lines", async () => {
-    await run(process.execPath, [TSC, "-p", join(consumer, "tsconfig.json")], { cwd: consumer });
-    const env = { PATH: process.env.PATH ?? "", KEYMESH_URL: t.httpUrl };
-    const ok = await run(process.execPath, [join(consumer, "service.mjs"), secret], { cwd: consumer, env });
-    expect(JSON.parse(ok.stdout)).toEqual({ valid: true, code: 1 });
-    const bad = await run(process.execPath, [join(consumer, "service.mjs"), `${secret}x`], {
-      cwd: consumer,
-      env,
-    });
-    expect(JSON.parse(bad.stdout).valid).toBe(false);
-  });
+  it(
+    "type-checks a service against the built declarations and verifies a key in three lines",
+    async () => {
+      await run(process.execPath, [TSC, "-p", join(consumer, "tsconfig.json")], { cwd: consumer });
+      const env = { PATH: process.env.PATH ?? "", KEYMESH_URL: t.httpUrl };
+      const ok = await run(process.execPath, [join(consumer, "service.mjs"), secret], { cwd: consumer, env });
+      expect(JSON.parse(ok.stdout)).toEqual({ valid: true, code: 1 });
+      const bad = await run(process.execPath, [join(consumer, "service.mjs"), `${secret}x`], {
+        cwd: consumer,
+        env,
+      });
+      expect(JSON.parse(bad.stdout).valid).toBe(false);
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it("rejects a service that misuses the client at compile time, so the declarations are real", async () => {
-    const compiled = run(process.execPath, [TSC, "-p", join(consumer, "tsconfig.bad.json")], {
-      cwd: consumer,
-    });
-    await expect(compiled).rejects.toMatchObject({ stdout: expect.stringContaining("kee") });
-  });
+  it(
+    "rejects a service that misuses the client at compile time, so the declarations are real",
+    async () => {
+      const compiled = run(process.execPath, [TSC, "-p", join(consumer, "tsconfig.bad.json")], {
+        cwd: consumer,
+      });
+      await expect(compiled).rejects.toMatchObject({ stdout: expect.stringContaining("kee") });
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it("runs the compiled CLI from dist/ when there are no sources beside it", async () => {
-    const listed = await runCli(
-      ["keyspaces", "list", "-o", "json"],
-      { KEYMESH_ADDR: t.httpUrl, KEYMESH_ROOT_KEY: t.rootKey },
-      { bin: join(pkg, "bin/keymesh.mjs"), cwd: pkg },
-    );
-    expect(listed.stderr).toBe("");
-    expect(listed.code).toBe(0);
-    expect((JSON.parse(listed.stdout) as { name: string }[]).map((s) => s.name)).toContain("trumpet");
-  });
+  it(
+    "runs the compiled CLI from dist/ when there are no sources beside it",
+    async () => {
+      const listed = await runCli(
+        ["keyspaces", "list", "-o", "json"],
+        { KEYMESH_ADDR: t.httpUrl, KEYMESH_ROOT_KEY: t.rootKey },
+        { bin: join(pkg, "bin/keymesh.mjs"), cwd: pkg },
+      );
+      expect(listed.stderr).toBe("");
+      expect(listed.code).toBe(0);
+      expect((JSON.parse(listed.stdout) as { name: string }[]).map((s) => s.name)).toContain("trumpet");
+    },
+    CLI_TIMEOUT_MS,
+  );
 });
