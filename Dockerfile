@@ -32,6 +32,8 @@ ENV NODE_ENV=production KEYMESH_HOST=0.0.0.0 KEYMESH_DATA_DIR=/data
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
+# The keymesh CLI (package.json bin), which runs the compiled dist/src/cli.
+COPY bin ./bin
 # The embedded Postgres (used only without DATABASE_URL) keeps its data in /data.
 RUN mkdir -p /data && chown 1000:1000 /data
 VOLUME ["/data"]
