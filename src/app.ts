@@ -8,14 +8,16 @@ import { file_keymesh_v1_verify } from "../gen/keymesh/v1/verify_pb.js";
 import type { Config } from "./config.js";
 import type { Core } from "./core.js";
 import type { Logger } from "./log.js";
+import { serveMetrics } from "./observability/serve-metrics.js";
 import { adminDeadlineInterceptor } from "./transport/connect/admin-deadline.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
+import { observeInterceptor } from "./transport/connect/observe-interceptor.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import type { DecisionOptions } from "./transport/decision.js";
-import { addCheckService, createCheckCounters } from "./transport/envoy/check-service.js";
+import { addCheckService } from "./transport/envoy/check-service.js";
 import { addVerifyService } from "./transport/envoy/verify-grpc.js";
 import { createHttpAuthzHandler } from "./transport/http/authz-handler.js";
 import { verifyWithAuthorizer } from "./transport/verify-mapping.js";
@@ -32,7 +34,7 @@ export interface App {
 function routes(core: Core, config: Config, logger: Logger) {
   return (router: ConnectRouter) => {
     adminRoutes({ admin: core.admin, approvals: core.approvals }, logger)(router);
-    verifyRoutes(core.authorizer, config.failureMode)(router);
+    verifyRoutes(core.authorizer, config.failureMode, core.observability.decisions("verify_connect"))(router);
     createReflectionRoutes(
       [file_keymesh_v1_admin, file_keymesh_v1_verify],
       ["keymesh.v1.KeyAdmin", "keymesh.v1.KeyVerify"],
@@ -49,18 +51,25 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     identityHeaderPrefix: config.identityHeaderPrefix,
     failureMode: config.failureMode,
   };
-  // Shared by the gRPC Check service, which counts, and /metrics, which reads.
-  const checkCounters = createCheckCounters();
+  const { observability } = core;
   const authz = createHttpAuthzHandler({
     authorizer: core.authorizer,
     decisionOptions,
     pathPrefix: "/authz",
     deadlineMs: config.checkDeadlineMs,
     logger,
+    observer: observability.decisions("http_authz"),
   });
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger),
     interceptors: [
+      // First, so that it sees calls refused by the deadline, authentication and validation too.
+      observeInterceptor({
+        adminService: "keymesh.v1.KeyAdmin",
+        admin: observability.admin,
+        verifyService: "keymesh.v1.KeyVerify",
+        verify: observability.decisions("verify_connect"),
+      }),
       adminDeadlineInterceptor("keymesh.v1.KeyAdmin", config.adminDeadlineMs),
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
       validationInterceptor(),
@@ -74,28 +83,7 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
         return;
       }
       if (url === "/metrics") {
-        const m = core.metrics();
-        const decisions = (["allow", "deny", "error"] as const).map(
-          (d) => `keymesh_check_decisions_total{decision="${d}"} ${checkCounters[d]}`,
-        );
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        res.end(
-          [
-            "# HELP keymesh_check_decisions_total Envoy Check calls over gRPC, by the verdict reached; error means no decision (deadline, backend or internal failure), answered per the failure mode.",
-            "# TYPE keymesh_check_decisions_total counter",
-            ...decisions,
-            "# HELP keymesh_rate_limiter_failures_total Checks whose rate limiter call failed (then handled by the failure policy).",
-            "# TYPE keymesh_rate_limiter_failures_total counter",
-            `keymesh_rate_limiter_failures_total ${m.limiterFailures}`,
-            "# HELP keymesh_cached_keys Keys in the in-process cache.",
-            "# TYPE keymesh_cached_keys gauge",
-            `keymesh_cached_keys ${m.cachedKeys}`,
-            "# HELP keymesh_database_up Whether the last database probe succeeded.",
-            "# TYPE keymesh_database_up gauge",
-            `keymesh_database_up ${m.databaseUp ? 1 : 0}`,
-            "",
-          ].join("\n"),
-        );
+        serveMetrics(observability.metrics, res);
         return;
       }
       if (url === "/authz" || url.startsWith("/authz/") || url.startsWith("/authz?")) {
@@ -114,7 +102,7 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
   });
   addCheckService(grpcServer, {
     authorizer: core.authorizer,
-    counters: checkCounters,
+    observer: observability.decisions("envoy_grpc"),
     decisionOptions,
     logger,
     deadlineMs: config.checkDeadlineMs,
@@ -124,6 +112,7 @@ export function createApp({ core, config, logger }: { core: Core; config: Config
     failureMode: config.failureMode,
     deadlineMs: config.checkDeadlineMs,
     logger,
+    observer: observability.decisions("verify_grpc"),
   });
   return { httpHandler: connect, grpcServer };
 }

@@ -1,3 +1,4 @@
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Sql } from "postgres";
 import { createAdminServices } from "./admin/services.js";
 import { createApp } from "./app.js";
@@ -6,6 +7,8 @@ import { type Core, createCore } from "./core.js";
 import { createDigester } from "./domain/digest.js";
 import { persistentSecret, startEmbeddedPostgres } from "./embedded-postgres.js";
 import type { Logger } from "./log.js";
+import { createObservability } from "./observability/observability.js";
+import { createTracing } from "./observability/tracing.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
 import { createMemoryLimiter } from "./ratelimit/memory-limiter.js";
 import { createRedisLimiter } from "./ratelimit/redis-limiter.js";
@@ -119,7 +122,11 @@ async function openLimiter(config: Config, logger: Logger): Promise<RateLimiter>
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { onRootKey?: (secret: string) => void } = {},
+  options: {
+    onRootKey?: (secret: string) => void;
+    /** Receives every span instead of the configured exporter, and turns tracing on (tests). */
+    spanExporter?: SpanExporter;
+  } = {},
 ): Promise<RunningServer> {
   const teardown = createTeardown((name, error) =>
     logger.error("teardown step failed", { step: name, error }),
@@ -131,13 +138,19 @@ export async function startServer(
     const pepper = db.pepper;
     const limiter = await openLimiter(config, logger);
     teardown.add("rate limiter", () => limiter.close());
-    const core = await createCore({ config, sql, pepper, limiter, logger });
+    const tracing = await createTracing(config.tracing, { exporter: options.spanExporter });
+    const observability = createObservability({ config, logger, tracing });
+    // Registered before the listeners, so it runs after they close: the last spans are exported.
+    teardown.add("tracing", () => observability.close());
+    const core = await createCore({ config, sql, pepper, limiter, logger, observability });
     teardown.add("core", () => core.close());
     const app = createApp({ core, config, logger });
     const http = await listenHttp(app.httpHandler, { host: config.host, port: config.httpPort });
     teardown.add("http listener", () => http.close());
     const grpc = await listenGrpc(app.grpcServer, { host: config.host, port: config.grpcPort });
     teardown.add("grpc listener", () => grpc.close());
+    observability.metrics.state.streamMaps.set("http", http.streamMaps);
+    observability.metrics.state.streamMaps.set("grpc", grpc.streamMaps);
     const root = await core.admin.bootstrap();
     if (root) options.onRootKey?.(root.secret);
     return { httpPort: http.port, grpcPort: grpc.port, core, close: () => teardown.run() };

@@ -53,7 +53,13 @@ export interface DatabaseHealth {
  */
 export function watchDatabase(
   sql: Sql,
-  options: { intervalMs: number; timeoutMs: number; logger: Logger },
+  options: {
+    intervalMs: number;
+    timeoutMs: number;
+    logger: Logger;
+    /** Told each probe's outcome and how long it took to come (for metrics). */
+    onProbe?: (result: ProbeResult, seconds: number) => void;
+  },
 ): DatabaseHealth {
   let up = true;
   let inFlight = false;
@@ -61,11 +67,13 @@ export function watchDatabase(
     // The previous probe's query is still unanswered; its timeout has reported the database down already.
     if (inFlight) return;
     inFlight = true;
+    const started = performance.now();
     const { result, settled } = startProbe(sql, options.timeoutMs);
     void settled.then(() => {
       inFlight = false;
     });
     const outcome = await result;
+    options.onProbe?.(outcome, (performance.now() - started) / 1000);
     if (outcome.ok !== up) {
       if (outcome.ok) options.logger.info("database reachable again");
       else options.logger.warn("database unreachable", { reason: outcome.reason });

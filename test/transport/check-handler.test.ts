@@ -2,13 +2,11 @@ import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { CheckRequestSchema, CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { Identity, Verdict } from "../../src/domain/verdict.js";
+import { createObservability } from "../../src/observability/observability.js";
 import { verdictToDecision } from "../../src/transport/decision.js";
 import { encodeCheckResponse } from "../../src/transport/envoy/check-response.js";
-import {
-  type CheckOutcome,
-  createCheckCounters,
-  createCheckHandler,
-} from "../../src/transport/envoy/check-service.js";
+import { type CheckOutcome, createCheckHandler } from "../../src/transport/envoy/check-service.js";
+import { parsePrometheus } from "../support/prometheus.js";
 import { allow, deny, identity, limit } from "./fixtures.js";
 
 const request = toBinary(
@@ -129,9 +127,11 @@ describe("createCheckHandler answering without a backend", () => {
   });
 });
 
-describe("createCheckHandler counting answers", () => {
+describe("createCheckHandler counting answers (no Postgres or Redis)", () => {
   it("counts each answer once by its verdict: unreadable requests as denials, missed deadlines as errors", async () => {
-    const counters = createCheckCounters();
+    const observability = createObservability({
+      config: { metricsKeySpaceLabels: 10, decisionLogSampleRate: 0, defaultKeySpace: "" },
+    });
     const verdicts: (Verdict | "hang")[] = [
       allow(),
       deny("revoked"),
@@ -146,10 +146,25 @@ describe("createCheckHandler counting answers", () => {
         },
       },
       deadlineMs: 20,
-      counters,
+      observer: observability.decisions("envoy_grpc"),
     });
     for (let i = 0; i < 4; i++) await new Promise((resolve) => handle(request, undefined, resolve));
     await new Promise((resolve) => handle(new Uint8Array([0xff, 0xff]), undefined, resolve));
-    expect(counters).toEqual({ allow: 1, deny: 2, error: 2 });
+    const scrape = parsePrometheus(await observability.metrics.render());
+    const legacy = (decision: string) => scrape.value("keymesh_check_decisions_total", { decision });
+    expect([legacy("allow"), legacy("deny"), legacy("error")]).toEqual([1, 2, 2]);
+    const decisions = (decision: string, reason: string) =>
+      scrape
+        .find("keymesh_decisions_total", { transport: "envoy_grpc", decision, reason })
+        .reduce((sum, s) => sum + s.value, 0);
+    expect(decisions("allow", "none")).toBe(1);
+    expect(decisions("deny", "revoked")).toBe(1);
+    expect(decisions("deny", "malformed")).toBe(1);
+    expect(decisions("error", "unavailable")).toBe(2);
+    // The missed deadline waited out its 20 ms, and the histogram saw it.
+    const slow = scrape.find("keymesh_decision_duration_seconds_bucket", { decision: "error", le: "0.01" });
+    const all = scrape.find("keymesh_decision_duration_seconds_count", { decision: "error" });
+    expect(slow.reduce((n, s) => n + s.value, 0)).toBe(1);
+    expect(all.reduce((n, s) => n + s.value, 0)).toBe(2);
   });
 });
