@@ -91,6 +91,8 @@ export async function createCore(options: {
     instrumentLimiter(options.limiter, limiterBackend, metrics.limiter(limiterBackend), tracing);
   const usage = createUsageRecorder(sql, { flushMs: config.lastUsedFlushMs, logger });
   let limiterFailures = 0;
+  let limiterFailuresLogged = 0;
+  let limiterLoggedAt = Number.NEGATIVE_INFINITY;
   const authorizerOptions: AuthorizerOptions = {
     keySpaces,
     lookup: instrumentKeyLookup(
@@ -110,9 +112,17 @@ export async function createCore(options: {
     approvalHeader: config.approvalHeader,
     onLimiterFailure: (error) => {
       limiterFailures++;
-      // Logged once per 1,000 so that a Redis outage does not flood the log.
-      if (limiterFailures % 1000 === 1)
-        logger.warn("rate limiter failed", { error, failures: limiterFailures });
+      // The first failure, then at most one line a second, so that a Redis outage does not flood the log
+      // (keymesh_rate_limiter_failures_total counts every one).
+      const now = performance.now();
+      if (now - limiterLoggedAt < 1000) return;
+      limiterLoggedAt = now;
+      logger.warn("rate limiter failed", {
+        error,
+        failures: limiterFailures,
+        sinceLastLine: limiterFailures - limiterFailuresLogged,
+      });
+      limiterFailuresLogged = limiterFailures;
     },
   };
   const authorizer = createAuthorizer(authorizerOptions);

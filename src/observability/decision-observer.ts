@@ -23,7 +23,9 @@ class ActiveSpan implements DecisionSpan {
   ) {}
 
   run<T>(decide: () => T): T {
-    return context.with(this.context, decide);
+    // Under every sampler keymesh offers, the children of a span not sampled are not sampled either (they share its
+    // trace id and parent), so an unsampled decision skips making its span the active one.
+    return this.span.isRecording() ? context.with(this.context, decide) : decide();
   }
 
   get traceId(): string {
