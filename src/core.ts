@@ -167,7 +167,6 @@ export async function createCore(options: {
     adminAuthorizer,
     cache,
     usage,
-    metrics: () => ({ limiterFailures, cachedKeys: cache.size, databaseUp: health.up }),
     /** Metrics, tracing and the decision log, for the transports. */
     observability,
     /** Whether the database answered its last probe; health checks report NOT_SERVING otherwise. */
