@@ -59,11 +59,12 @@ describe("the Dockerfile, read (no Postgres, no Redis)", () => {
     expect(runs(stage("deps"))).toEqual([expect.stringMatching(/^npm ci --omit=dev\b/)]);
   });
 
-  it("copies only production node_modules, dist/ and package.json into the runtime stage", () => {
+  it("copies only production node_modules, dist/, package.json and the CLI launcher into the runtime stage", () => {
     expect(all(stage("runtime"), "COPY").map(copyOf)).toEqual([
       { from: "deps", sources: [`${workdir(stage("deps"))}/node_modules`], dest: "./node_modules" },
       { from: "build", sources: [`${workdir(stage("build"))}/dist`], dest: "./dist" },
       { from: undefined, sources: ["package.json"], dest: "./" },
+      { from: undefined, sources: ["bin"], dest: "./bin" },
     ]);
   });
 
@@ -245,10 +246,15 @@ describe("the runtime stage, replayed and run as the image runs it (Postgres)", 
 
   it("holds compiled JavaScript and production packages only: no TypeScript, tsx, compiler or test tools", () => {
     const files = walk(image.cwd);
-    expect(files.filter((f) => !f.startsWith("node_modules/") && f.endsWith(".ts"))).toEqual([]);
+    // Declarations (.d.ts, for the keymesh/client export) are no TypeScript to run.
+    expect(
+      files.filter((f) => !f.startsWith("node_modules/") && f.endsWith(".ts") && !f.endsWith(".d.ts")),
+    ).toEqual([]);
     expect(files).toContain("dist/src/main.js");
     expect(files).toEqual(expect.arrayContaining(["dist/src/store/migrations/001_init.sql"]));
     expect(files.filter((f) => !/^(node_modules|dist)\//.test(f)).sort()).toEqual([
+      "bin",
+      "bin/keymesh.mjs",
       "dist",
       "node_modules",
       "package.json",

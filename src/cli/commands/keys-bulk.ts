@@ -11,7 +11,7 @@ import { listAll, parseDuration } from "../parse.js";
 import type { Register } from "../program.js";
 import { createProgress, runPool } from "../progress.js";
 import { protoJson } from "../views.js";
-import { printSecret } from "./keys.js";
+import { printSecret } from "./print-secret.js";
 import { keySpaceId } from "./resolve.js";
 
 type Action = Parameters<Register>[1];

@@ -1,12 +1,13 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { StringListSchema } from "../../../gen/keymesh/v1/admin_pb.js";
-import { type Key, KeySchema, KeyStatus, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
+import { type Key, KeyStatus, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
 import type { CommandContext } from "../context.js";
 import { EXIT, usageError } from "../errors.js";
 import { collect, collectRaw, listAll, parseEnum, parseInstant, parseMetadata, timestamp } from "../parse.js";
 import type { Register } from "../program.js";
-import { keyView, protoJson } from "../views.js";
+import { keyView } from "../views.js";
 import { registerBulkKeyCommands } from "./keys-bulk.js";
+import { printSecret } from "./print-secret.js";
 import { keySpaceId } from "./resolve.js";
 import { limitSet } from "./workspaces.js";
 
@@ -14,15 +15,6 @@ import { limitSet } from "./workspaces.js";
  * Prints a new secret: alone on stdout (so `keymesh keys create … > file` or `| vault kv put …` captures just it)
  * with the key's details on stderr; with -o json|yaml, the key and the secret together on stdout.
  */
-export function printSecret(ctx: CommandContext, key: Key, secret: string, note: string): void {
-  if (ctx.print.format === "json" || ctx.print.format === "yaml") {
-    ctx.print.document({ key: protoJson(KeySchema, key), secret });
-    return;
-  }
-  ctx.print.raw(`${secret}\n`);
-  ctx.print.note(`${note} ${key.id} (${key.display}); its secret, on stdout, is not shown again.`);
-}
-
 interface KeyFlags {
   keySpace?: string;
   workspace?: string;
