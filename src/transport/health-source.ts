@@ -1,3 +1,5 @@
+import { HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+
 /** What a health service reports for a service name it knows. */
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 
@@ -79,3 +81,10 @@ export function watchHealth(
   source.refresh().then(update, update);
   return cancel;
 }
+
+/** The grpc.health.v1 wire status of each status a source reports, for both ports' Health services. */
+export const HEALTH_STATUS: Readonly<Record<WatchedStatus, Status>> = {
+  SERVING: Status.SERVING,
+  NOT_SERVING: Status.NOT_SERVING,
+  SERVICE_UNKNOWN: Status.SERVICE_UNKNOWN,
+};

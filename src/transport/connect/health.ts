@@ -1,15 +1,6 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import {
-  Health,
-  HealthCheckResponse_ServingStatus as Status,
-} from "../../../gen/grpc/health/v1/health_pb.js";
-import { type HealthSource, type WatchedStatus, watchHealth } from "../health-source.js";
-
-const STATUS: Record<WatchedStatus, Status> = {
-  SERVING: Status.SERVING,
-  NOT_SERVING: Status.NOT_SERVING,
-  SERVICE_UNKNOWN: Status.SERVICE_UNKNOWN,
-};
+import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
+import { HEALTH_STATUS, type HealthSource, type WatchedStatus, watchHealth } from "../health-source.js";
 
 /**
  * Routes for the standard `grpc.health.v1.Health` service (Check, List, Watch) answering from `source`: Check and
@@ -22,14 +13,14 @@ export function createHealthRoutes(source: HealthSource): (router: ConnectRouter
         await source.refresh();
         const status = source.status(request.service);
         if (status === undefined) throw new ConnectError(`unknown service ${request.service}`, Code.NotFound);
-        return { status: STATUS[status] };
+        return { status: HEALTH_STATUS[status] };
       },
       async list() {
         await source.refresh();
         const names = ["", ...source.services()];
         return {
           statuses: Object.fromEntries(
-            names.map((name) => [name, { status: STATUS[source.status(name) ?? "SERVICE_UNKNOWN"] }]),
+            names.map((name) => [name, { status: HEALTH_STATUS[source.status(name) ?? "SERVICE_UNKNOWN"] }]),
           ),
         };
       },
@@ -59,7 +50,7 @@ export function createHealthRoutes(source: HealthSource): (router: ConnectRouter
           while (!context.signal.aborted) {
             const next = queue.shift();
             if (next !== undefined) {
-              yield { status: STATUS[next] };
+              yield { status: HEALTH_STATUS[next] };
               continue;
             }
             if (done) return;

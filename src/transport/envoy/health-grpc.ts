@@ -9,15 +9,8 @@ import {
   HealthListRequestSchema,
   type HealthListResponse,
   HealthListResponseSchema,
-  HealthCheckResponse_ServingStatus as Status,
 } from "../../../gen/grpc/health/v1/health_pb.js";
-import { type HealthSource, type WatchedStatus, watchHealth } from "../health-source.js";
-
-const STATUS: Record<WatchedStatus, Status> = {
-  SERVING: Status.SERVING,
-  NOT_SERVING: Status.NOT_SERVING,
-  SERVICE_UNKNOWN: Status.SERVICE_UNKNOWN,
-};
+import { HEALTH_STATUS, type HealthSource, type WatchedStatus, watchHealth } from "../health-source.js";
 
 /** grpc-js (de)serializers for one protobuf-es message type. */
 function codec<Desc extends DescMessage>(schema: Desc) {
@@ -70,7 +63,8 @@ const definition: grpc.ServiceDefinition<HealthImplementation> = {
   },
 };
 
-const response = (status: WatchedStatus) => create(HealthCheckResponseSchema, { status: STATUS[status] });
+const response = (status: WatchedStatus) =>
+  create(HealthCheckResponseSchema, { status: HEALTH_STATUS[status] });
 
 /**
  * Registers `grpc.health.v1.Health` (Check, List, Watch) on a grpc-js server, answering from `source`: what Envoy's
