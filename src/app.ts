@@ -11,17 +11,19 @@ import type { Config } from "./config.js";
 import type { Core } from "./core.js";
 import { HEALTH_SERVICES } from "./health.js";
 import type { Logger } from "./log.js";
+import { serveMetrics } from "./observability/serve-metrics.js";
 import { adminDeadlineInterceptor } from "./transport/connect/admin-deadline.js";
 import { createAdminGate } from "./transport/connect/admin-gate.js";
 import { adminRoutes } from "./transport/connect/admin-service.js";
 import { createHealthRoutes } from "./transport/connect/health.js";
 import { inputRulesInterceptor } from "./transport/connect/input-rules.js";
 import { adminAuthInterceptor, validationInterceptor } from "./transport/connect/interceptors.js";
+import { observeInterceptor } from "./transport/connect/observe-interceptor.js";
 import { parseFailuresAsInvalid } from "./transport/connect/parse-errors.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import type { DecisionOptions } from "./transport/decision.js";
-import { addCheckService, createCheckCounters } from "./transport/envoy/check-service.js";
+import { addCheckService } from "./transport/envoy/check-service.js";
 import { addHealthService } from "./transport/envoy/health-grpc.js";
 import { addReflectionService } from "./transport/envoy/reflection-grpc.js";
 import { addVerifyService } from "./transport/envoy/verify-grpc.js";
@@ -51,7 +53,7 @@ function routes(core: Core, config: Config, logger: Logger, health: HealthSource
   const served = [HEALTH_SERVICES.admin, HEALTH_SERVICES.verify];
   return (router: ConnectRouter) => {
     adminRoutes({ admin: core.admin, approvals: core.approvals }, logger)(router);
-    verifyRoutes(core.authorizer, config.failureMode)(router);
+    verifyRoutes(core.authorizer, config.failureMode, core.observability.decisions("verify_connect"))(router);
     createReflectionRoutes(
       createReflector(
         [file_keymesh_v1_admin, file_keymesh_v1_verify, file_grpc_health_v1_health],
@@ -82,8 +84,7 @@ export function createApp({
     identityHeaderPrefix: config.identityHeaderPrefix,
     failureMode: config.failureMode,
   };
-  // Shared by the gRPC Check service, which counts, and /metrics, which reads.
-  const checkCounters = createCheckCounters();
+  const { observability } = core;
   const authz = createHttpAuthzHandler({
     authorizer: core.authorizer,
     decisionOptions,
@@ -91,6 +92,7 @@ export function createApp({
     deadlineMs: config.checkDeadlineMs,
     maxBodyBytes: config.authzMaxBodyBytes,
     logger,
+    observer: observability.decisions("http_authz"),
   });
   const probes = createProbeHandler(health);
   // KeyAdmin calls are authenticated from their headers before any of their body is read.
@@ -103,6 +105,13 @@ export function createApp({
     // An unknown JSON field is refused, not ignored: a misspelt field in a security setting must not pass unseen.
     jsonOptions: { ignoreUnknownFields: false },
     interceptors: [
+      // First, so that it sees calls refused by the deadline, authentication and validation too.
+      observeInterceptor({
+        adminService: "keymesh.v1.KeyAdmin",
+        admin: observability.admin,
+        verifyService: "keymesh.v1.KeyVerify",
+        verify: observability.decisions("verify_connect"),
+      }),
       adminDeadlineInterceptor("keymesh.v1.KeyAdmin", config.adminDeadlineMs),
       adminAuthInterceptor(core.adminAuthorizer, "keymesh.v1.KeyAdmin"),
       inputRulesInterceptor("keymesh.v1.KeyAdmin"),
@@ -112,28 +121,7 @@ export function createApp({
       if (probes(req, res)) return;
       const url = req.url ?? "";
       if (url === "/metrics") {
-        const m = core.metrics();
-        const decisions = (["allow", "deny", "error"] as const).map(
-          (d) => `keymesh_check_decisions_total{decision="${d}"} ${checkCounters[d]}`,
-        );
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        res.end(
-          [
-            "# HELP keymesh_check_decisions_total Envoy Check calls over gRPC, by the verdict reached; error means no decision (deadline, backend or internal failure), answered per the failure mode.",
-            "# TYPE keymesh_check_decisions_total counter",
-            ...decisions,
-            "# HELP keymesh_rate_limiter_failures_total Checks whose rate limiter call failed (then handled by the failure policy).",
-            "# TYPE keymesh_rate_limiter_failures_total counter",
-            `keymesh_rate_limiter_failures_total ${m.limiterFailures}`,
-            "# HELP keymesh_cached_keys Keys in the in-process cache.",
-            "# TYPE keymesh_cached_keys gauge",
-            `keymesh_cached_keys ${m.cachedKeys}`,
-            "# HELP keymesh_database_up Whether the last database probe succeeded.",
-            "# TYPE keymesh_database_up gauge",
-            `keymesh_database_up ${m.databaseUp ? 1 : 0}`,
-            "",
-          ].join("\n"),
-        );
+        serveMetrics(observability.metrics, res);
         return;
       }
       if (url === "/authz" || url.startsWith("/authz/") || url.startsWith("/authz?")) {
@@ -156,7 +144,7 @@ export function createApp({
   });
   addCheckService(grpcServer, {
     authorizer: core.authorizer,
-    counters: checkCounters,
+    observer: observability.decisions("envoy_grpc"),
     decisionOptions,
     logger,
     deadlineMs: config.checkDeadlineMs,
@@ -166,6 +154,7 @@ export function createApp({
     failureMode: config.failureMode,
     deadlineMs: config.checkDeadlineMs,
     logger,
+    observer: observability.decisions("verify_grpc"),
   });
   const grpcServed = [HEALTH_SERVICES.authorization, HEALTH_SERVICES.verify];
   addHealthService(grpcServer, scopeHealth(health, grpcServed));

@@ -76,7 +76,39 @@ export interface Config {
   grpcKeepaliveTimeMs: number;
   /** How long the gRPC port waits for a keepalive ping's answer before closing the connection. */
   grpcKeepaliveTimeoutMs: number;
+  /** Distinct key spaces that get their own `key_space` metric label; the rest are counted as `other`. */
+  metricsKeySpaceLabels: number;
+  /** Share of decisions written to the decision log, 0 (off) to 1. */
+  decisionLogSampleRate: number;
+  /** OpenTelemetry tracing, from the standard OTEL_* variables; off unless an exporter is named. */
+  tracing: TracingConfig;
 }
+
+/** Trace export settings (OTEL_* variables); `exporter: "none"` turns tracing off. */
+export interface TracingConfig {
+  exporter: "none" | "otlp" | "console";
+  /** The OTLP/HTTP (protobuf) URL spans are sent to. */
+  endpoint: string;
+  /** Headers for the exporter's requests (may carry a collector's credentials: never logged). */
+  headers: Record<string, string>;
+  timeoutMs: number;
+  sampler: TraceSampler;
+  /** The sampling ratio of the ratio samplers. */
+  samplerRatio: number;
+  serviceName: string;
+  resourceAttributes: Record<string, string>;
+}
+
+/** The OTEL_TRACES_SAMPLER values keymesh supports (all of the specification's built-in ones). */
+export const TRACE_SAMPLERS = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
 
 /** A setting that failed validation, named so the operator can fix it. */
 export class ConfigError extends Error {
@@ -144,6 +176,11 @@ function secret(env: Env, name: string): Secret {
   return { value, setting: fileSetting };
 }
 
+/** A setting read as is, for the validators that also take secrets. */
+function plain(env: Env, name: string): Secret {
+  return { value: env[name] || undefined, setting: name };
+}
+
 function url({ value: raw, setting: name }: Secret, protocols: string[]): string | undefined {
   if (raw === undefined || raw === "") return undefined;
   let parsed: URL;
@@ -158,6 +195,74 @@ function url({ value: raw, setting: name }: Secret, protocols: string[]): string
     throw new ConfigError(name, `must use ${protocols.join(" or ")}`);
   }
   return raw;
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\s*[\d.eE+-]+\s*$/.test(raw) || !Number.isFinite(value) || value < 0 || value > 1)
+    throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
+  return value;
+}
+
+/** A W3C Baggage-style list `key=value,key=value`, as OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES use. */
+function keyValues(env: Env, name: string, secret: boolean): Record<string, string> {
+  const raw = env[name];
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const item of raw.split(",")) {
+    if (item.trim() === "") continue;
+    const eq = item.indexOf("=");
+    const key = eq > 0 ? item.slice(0, eq).trim() : "";
+    // Header values may be credentials, so a bad entry is described, not echoed.
+    if (!key) throw new ConfigError(name, secret ? "must be a list of key=value" : `has no key in "${item}"`);
+    try {
+      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError(name, `has a badly escaped value for ${key}`);
+    }
+  }
+  return out;
+}
+
+function tracingConfig(env: Env): TracingConfig {
+  const disabled = (env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true";
+  const exporter = oneOf(env, "OTEL_TRACES_EXPORTER", ["none", "otlp", "console"], "none");
+  for (const name of ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+    const protocol = env[name];
+    if (protocol && protocol !== "http/protobuf")
+      throw new ConfigError(
+        name,
+        `must be http/protobuf (the only protocol keymesh exports), got "${protocol}"`,
+      );
+  }
+  const tracesUrl = url(plain(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), ["http:", "https:"]);
+  const baseUrl = url(plain(env, "OTEL_EXPORTER_OTLP_ENDPOINT"), ["http:", "https:"]);
+  const sampler = oneOf(env, "OTEL_TRACES_SAMPLER", TRACE_SAMPLERS, "parentbased_always_on");
+  const resourceAttributes = keyValues(env, "OTEL_RESOURCE_ATTRIBUTES", false);
+  return {
+    exporter: disabled ? "none" : exporter,
+    endpoint:
+      tracesUrl ?? (baseUrl ? `${baseUrl.replace(/\/+$/, "")}/v1/traces` : "http://localhost:4318/v1/traces"),
+    headers: {
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS", true),
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", true),
+    },
+    timeoutMs: int(
+      env,
+      "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+      int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1, 600_000),
+      1,
+      600_000,
+    ),
+    sampler,
+    // Only the ratio samplers read the argument; the specification's default ratio is 1.
+    samplerRatio: sampler.endsWith("traceidratio") ? fraction(env, "OTEL_TRACES_SAMPLER_ARG", 1) : 1,
+    // OTEL_SERVICE_NAME wins over a service.name among the resource attributes, as the specification says.
+    serviceName: env.OTEL_SERVICE_NAME || resourceAttributes["service.name"] || "keymesh",
+    resourceAttributes,
+  };
 }
 
 function header(env: Env, name: string, fallback: string): string {
@@ -263,5 +368,8 @@ export function loadConfig(env: Env = process.env): Config {
     grpcIdleTimeoutMs: int(env, "KEYMESH_GRPC_IDLE_TIMEOUT_MS", 300_000, 1000, 86_400_000),
     grpcKeepaliveTimeMs: int(env, "KEYMESH_GRPC_KEEPALIVE_TIME_MS", 60_000, 1000, 86_400_000),
     grpcKeepaliveTimeoutMs: int(env, "KEYMESH_GRPC_KEEPALIVE_TIMEOUT_MS", 20_000, 100, 600_000),
+    metricsKeySpaceLabels: int(env, "KEYMESH_METRICS_KEY_SPACES", 50, 1, 10_000),
+    decisionLogSampleRate: fraction(env, "KEYMESH_DECISION_LOG_SAMPLE", 0),
+    tracing: tracingConfig(env),
   };
 }

@@ -10,11 +10,21 @@ import { type AuthorizerOptions, createAuthorizer } from "./domain/authorizer.js
 import { createDigester } from "./domain/digest.js";
 import type { RateLimiter } from "./domain/ports.js";
 import type { Logger } from "./log.js";
+import {
+  instrumentKeyLookup,
+  instrumentKeySpaceSource,
+  instrumentLimiter,
+} from "./observability/backends.js";
+import type { BackendCells } from "./observability/metrics.js";
+import type { Observability } from "./observability/observability.js";
+import type { OutboxBacklog } from "./observability/state-metrics.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
 import type { Change } from "./store/db.js";
+import { isDatabaseUnavailable } from "./store/errors.js";
 import { createPostgresKeyLookup, createPostgresKeySpaces } from "./store/key-lookup.js";
 import { createDatabaseProbe, watchDatabase } from "./store/probe.js";
 import { createUsageRecorder } from "./store/usage-recorder.js";
+import { readOutboxBacklog } from "./webhooks/outbox-backlog.js";
 import { startOutboxWorker } from "./webhooks/outbox-worker.js";
 import { webhookSigningSecret } from "./webhooks/sign.js";
 
@@ -35,6 +45,8 @@ export type CoreConfig = Pick<
   | "webhookBackoffMs"
   | "webhookMaxAttempts"
   | "dbProbeTimeoutMs"
+  | "redisUrl"
+  | "redisClusterNodes"
 >;
 
 const ADMIN_AUTH_DEADLINE_MS = 5000;
@@ -49,8 +61,10 @@ export async function createCore(options: {
   pepper: string;
   limiter: RateLimiter | undefined;
   logger: Logger;
+  observability: Observability;
 }) {
-  const { config, sql, logger } = options;
+  const { config, sql, logger, observability } = options;
+  const { metrics, tracing } = observability;
   const digest = createDigester(options.pepper);
   const cache = createKeyCache({
     ttlMs: config.cacheTtlMs,
@@ -58,15 +72,39 @@ export async function createCore(options: {
     negativeTtlMs: config.negativeCacheTtlMs,
     negativeMaxEntries: config.negativeCacheMaxEntries,
   });
-  const keySpaces = createCachedKeySpaces(createPostgresKeySpaces(sql), config.cacheTtlMs);
+  const keySpaces = createCachedKeySpaces(
+    instrumentKeySpaceSource(
+      createPostgresKeySpaces(sql),
+      { load: metrics.database("key_space_load"), list: metrics.database("key_space_list") },
+      isDatabaseUnavailable,
+      tracing,
+    ),
+    config.cacheTtlMs,
+  );
+  // Labels name key spaces by id whichever spelling a request used; only key spaces already cached are resolved.
+  observability.lookupKeySpacesWith((idOrName) => {
+    const space = keySpaces.get(idOrName);
+    return space instanceof Promise ? undefined : space;
+  });
+  const limiterBackend = config.redisUrl || config.redisClusterNodes.length > 0 ? "redis" : "memory";
+  const limiter =
+    options.limiter &&
+    instrumentLimiter(options.limiter, limiterBackend, metrics.limiter(limiterBackend), tracing);
   const usage = createUsageRecorder(sql, { flushMs: config.lastUsedFlushMs, logger });
   let limiterFailures = 0;
+  let limiterFailuresLogged = 0;
+  let limiterLoggedAt = Number.NEGATIVE_INFINITY;
   const authorizerOptions: AuthorizerOptions = {
     keySpaces,
-    lookup: createPostgresKeyLookup(sql),
+    lookup: instrumentKeyLookup(
+      createPostgresKeyLookup(sql),
+      metrics.database("key_lookup"),
+      isDatabaseUnavailable,
+      tracing,
+    ),
     cache,
     digest,
-    limiter: options.limiter,
+    limiter,
     usage,
     defaultKeySpace: config.defaultKeySpace,
     rateLimitFailure: config.rateLimitFailure,
@@ -75,9 +113,17 @@ export async function createCore(options: {
     approvalHeader: config.approvalHeader,
     onLimiterFailure: (error) => {
       limiterFailures++;
-      // Logged once per 1,000 so that a Redis outage does not flood the log.
-      if (limiterFailures % 1000 === 1)
-        logger.warn("rate limiter failed", { error, failures: limiterFailures });
+      // The first failure, then at most one line a second, so that a Redis outage does not flood the log
+      // (keymesh_rate_limiter_failures_total counts every one).
+      const now = performance.now();
+      if (now - limiterLoggedAt < 1000) return;
+      limiterLoggedAt = now;
+      logger.warn("rate limiter failed", {
+        error,
+        failures: limiterFailures,
+        sinceLastLine: limiterFailures - limiterFailuresLogged,
+      });
+      limiterFailuresLogged = limiterFailures;
     },
   };
   // Root keys authenticate KeyAdmin only: Check, /authz and KeyVerify answer for them as for unknown keys.
@@ -95,9 +141,25 @@ export async function createCore(options: {
     pollMs: config.webhookPollMs,
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
+    onDelivery: (outcome) => metrics.state.deliveries[outcome].value++,
   });
   const probeDatabase = createDatabaseProbe(sql, { timeoutMs: config.dbProbeTimeoutMs });
-  const health = watchDatabase(probeDatabase, { intervalMs: DATABASE_PROBE_INTERVAL_MS, logger });
+  const probeCells = metrics.database("probe");
+  const health = watchDatabase(probeDatabase, {
+    intervalMs: DATABASE_PROBE_INTERVAL_MS,
+    logger,
+    onProbe: (ok, seconds) => {
+      probeCells.duration.observe(seconds);
+      if (!ok) probeCells.failures.unavailable.value++;
+    },
+  });
+  metrics.state.cache = () => ({ ...cache.stats(), entries: cache.size });
+  metrics.state.databaseUp = () => health.up;
+  metrics.state.outbox = outboxBacklogReader(
+    sql,
+    metrics.database("outbox_backlog"),
+    config.dbProbeTimeoutMs,
+  );
   return {
     admin: createAdminServices({ sql, digest, pepper: options.pepper, signingSecret, announce }),
     approvals: createApprovalService(sql, announce),
@@ -107,7 +169,8 @@ export async function createCore(options: {
     adminAuthorizer,
     cache,
     usage,
-    metrics: () => ({ limiterFailures, cachedKeys: cache.size, databaseUp: health.up }),
+    /** Metrics, tracing and the decision log, for the transports. */
+    observability,
     /** Asks the database now, for readiness. */
     probeDatabase,
     /** Stops applying change notifications; only the cache TTL then bounds staleness (used by tests). */
@@ -118,6 +181,32 @@ export async function createCore(options: {
       await listener.stop();
       await usage.close();
     },
+  };
+}
+
+/**
+ * Reads the outbox backlog for a scrape, giving up after `timeoutMs` (the metric then keeps its last figures) so
+ * that a hung database does not hang /metrics.
+ */
+function outboxBacklogReader(sql: Sql, cells: BackendCells, timeoutMs: number) {
+  return async (): Promise<OutboxBacklog | undefined> => {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    try {
+      const backlog = await Promise.race([readOutboxBacklog(sql), timedOut]);
+      if (!backlog) cells.failures.unavailable.value++;
+      return backlog;
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) cells.failures.unavailable.value++;
+      else cells.failures.error.value++;
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      cells.duration.observe((performance.now() - started) / 1000);
+    }
   };
 }
 

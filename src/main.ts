@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./log.js";
+import { createLogger, type Logger } from "./log.js";
 import { bootstrapOnce, migrateOnly, startServer } from "./server.js";
 
 const usage = `usage: keymesh <command>
@@ -22,9 +22,21 @@ function banner(secret: string): string {
   ].join("\n");
 }
 
+// Kept so that the exit path can write out lines still buffered by the asynchronous log destination.
+let activeLogger: Logger | undefined;
+
+/** Writes out buffered log lines, waiting at most a second. */
+function flushLogs(): Promise<void> {
+  return Promise.race([
+    activeLogger?.flush?.(),
+    new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
+  ]);
+}
+
 async function main(command: string | undefined): Promise<number> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  activeLogger = logger;
   switch (command) {
     case "serve": {
       // The one-time root key goes to stdout, a terminal; structured logs go to stderr.
@@ -77,8 +89,12 @@ async function main(command: string | undefined): Promise<number> {
 }
 
 main(process.argv[2]).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
+  async (code) => {
+    await flushLogs();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    await flushLogs();
     if (error instanceof ConfigError) process.stderr.write(`keymesh: ${error.message}\n`);
     else
       process.stderr.write(

@@ -1,3 +1,4 @@
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Sql } from "postgres";
 import { createAdminServices } from "./admin/services.js";
 import { createApp } from "./app.js";
@@ -8,6 +9,8 @@ import type { RateLimiter } from "./domain/ports.js";
 import { persistentSecret, startEmbeddedPostgres } from "./embedded-postgres.js";
 import { createHealth, type Health } from "./health.js";
 import type { Logger } from "./log.js";
+import { createObservability } from "./observability/observability.js";
+import { createTracing } from "./observability/tracing.js";
 import { createMemoryLimiter } from "./ratelimit/memory-limiter.js";
 import { createRedisLimiter } from "./ratelimit/redis-limiter.js";
 import { createSql } from "./store/db.js";
@@ -128,7 +131,11 @@ async function openLimiter(config: Config, logger: Logger): Promise<RateLimiter>
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { onRootKey?: (secret: string) => void } = {},
+  options: {
+    onRootKey?: (secret: string) => void;
+    /** Receives every span instead of the configured exporter, and turns tracing on (tests). */
+    spanExporter?: SpanExporter;
+  } = {},
 ): Promise<RunningServer> {
   const teardown = createTeardown((name, error) =>
     logger.error("teardown step failed", { step: name, error }),
@@ -140,7 +147,11 @@ export async function startServer(
     const pepper = db.pepper;
     const limiter = await openLimiter(config, logger);
     teardown.add("rate limiter", () => limiter.close());
-    const core = await createCore({ config, sql, pepper, limiter, logger });
+    const tracing = await createTracing(config.tracing, { exporter: options.spanExporter });
+    const observability = createObservability({ config, logger, tracing });
+    // Registered before the listeners, so it runs after they close: the last spans are exported.
+    teardown.add("tracing", () => observability.close());
+    const core = await createCore({ config, sql, pepper, limiter, logger, observability });
     teardown.add("core", () => core.close());
     const health = createHealth({
       probeDatabase: core.probeDatabase,
@@ -168,6 +179,8 @@ export async function startServer(
     teardown.add("grpc listener", () => grpc.close(config.shutdownGraceMs));
     // Watch streams would otherwise hold their connections open through the grace period.
     teardown.add("health watchers", () => health.end());
+    observability.metrics.state.streamMaps.set("http", http.streamMaps);
+    observability.metrics.state.streamMaps.set("grpc", grpc.streamMaps);
     const root = await core.admin.bootstrap();
     if (root) options.onRootKey?.(root.secret);
     health.listening();

@@ -22,6 +22,8 @@ export interface KeyCache {
   /** Drops everything, for when change notifications may have been missed. */
   clear(): void;
   readonly size: number;
+  /** Reads since start by result, and the negative cache's size, for metrics. */
+  stats(): { hits: number; negativeHits: number; misses: number; negativeEntries: number };
 }
 
 // Shared answers: a flood of unknown keys then allocates nothing here.
@@ -55,6 +57,9 @@ export function createKeyCache(options: {
   const positive = new Map<string, Cached>();
   const negative = new Map<string, number>();
   let generation = 0;
+  let hits = 0;
+  let negativeHits = 0;
+  let misses = 0;
 
   function bound<V>(map: Map<string, V>, max: number) {
     // Maps iterate in insertion order, so the first key is the oldest entry.
@@ -66,14 +71,21 @@ export function createKeyCache(options: {
       const t = now();
       const hit = positive.get(digestHex);
       if (hit) {
-        if (hit.until > t) return t < hit.refreshAt ? hit.hit : { ...hit.hit, refresh: true };
+        if (hit.until > t) {
+          hits++;
+          return t < hit.refreshAt ? hit.hit : { ...hit.hit, refresh: true };
+        }
         positive.delete(digestHex);
       }
       const missUntil = negative.get(digestHex);
       if (missUntil !== undefined) {
-        if (missUntil > t) return MISS;
+        if (missUntil > t) {
+          negativeHits++;
+          return MISS;
+        }
         negative.delete(digestHex);
       }
+      misses++;
       return UNKNOWN;
     },
     set(digestHex, entry, readAt = generation) {
@@ -114,5 +126,6 @@ export function createKeyCache(options: {
     get size() {
       return positive.size;
     },
+    stats: () => ({ hits, negativeHits, misses, negativeEntries: negative.size }),
   };
 }

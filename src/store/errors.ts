@@ -97,3 +97,8 @@ export function classifyStoreError(error: unknown): StoreError | undefined {
 export function isInsufficientPrivilege(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === "42501";
 }
+
+/** True when `error` means the database is unreachable, hung, too slow or shutting down, not that the request is bad. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return classifyStoreError(error)?.failure === "unavailable";
+}

@@ -39,11 +39,18 @@ export interface DatabaseHealth {
 /** Probes every `intervalMs` and remembers the outcome, logging each change. */
 export function watchDatabase(
   probe: DatabaseProbe,
-  options: { intervalMs: number; logger: Logger },
+  options: {
+    intervalMs: number;
+    logger: Logger;
+    /** Told each probe's outcome and how long it took to come (for metrics). */
+    onProbe?: (ok: boolean, seconds: number) => void;
+  },
 ): DatabaseHealth {
   let up = true;
   const timer = setInterval(async () => {
+    const started = performance.now();
     const ok = await probe();
+    options.onProbe?.(ok, (performance.now() - started) / 1000);
     if (ok !== up) {
       if (ok) options.logger.info("database reachable again");
       else options.logger.warn("database unreachable: no answer to a probe in time");

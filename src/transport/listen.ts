@@ -8,7 +8,7 @@ import {
   type HttpLimits,
   http1ServerOptions,
 } from "./request-bounds.js";
-import { createStreamMapRecycler } from "./stream-map-recycler.js";
+import { createStreamMapRecycler, type StreamMapRecycler } from "./stream-map-recycler.js";
 
 /** A request handler both `http` and `http2` servers accept, such as the output of `connectNodeAdapter`. */
 export type HttpHandler = (
@@ -20,6 +20,8 @@ export type HttpHandler = (
 export interface HttpListener {
   /** The bound port (useful with port 0). */
   port: number;
+  /** The HTTP/2 sessions whose stream maps are recycled (see stream-map-recycler.ts). */
+  readonly streamMaps: Pick<StreamMapRecycler, "watching" | "watched" | "unsupported" | "recycled">;
   /** Stops accepting, lets in-flight requests finish for a short grace period, then destroys what is left. */
   close(): Promise<void>;
 }
@@ -148,6 +150,7 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
       }
       resolve({
         port: address.port,
+        streamMaps,
         close: () => {
           closing ??= close();
           return closing;

@@ -12,6 +12,8 @@ export interface OutboxWorkerOptions {
   maxAttempts?: number;
   /** Backoff base; attempt n waits base × 2^(n-1), capped at an hour. */
   backoffMs?: number;
+  /** Told what each delivery attempt came to (for metrics). */
+  onDelivery?: (outcome: "delivered" | "retry" | "given_up") => void;
 }
 
 interface OutboxRow {
@@ -64,10 +66,13 @@ export function startOutboxWorker(options: OutboxWorkerOptions): {
         const attempts = row.attempts + 1;
         if (error === undefined) {
           await tx`update webhook_outbox set delivered_at = now(), attempts = ${attempts} where id = ${row.id}`;
+          options.onDelivery?.("delivered");
         } else if (attempts >= maxAttempts) {
           await tx`update webhook_outbox set failed_at = now(), attempts = ${attempts}, last_error = ${error} where id = ${row.id}`;
           logger.warn("webhook given up", { id: row.id, attempts, reason: error });
+          options.onDelivery?.("given_up");
         } else {
+          options.onDelivery?.("retry");
           const wait = Math.min(backoffMs * 2 ** (attempts - 1), 3_600_000);
           await tx`
             update webhook_outbox set attempts = ${attempts}, last_error = ${error},

@@ -29,7 +29,7 @@ const LAYERS: ReadonlyArray<readonly [prefix: string, rank: number, name: string
   ["src/ratelimit/", 2, "adapters"],
   ["src/domain/", 1, "domain"],
   ["src/runtime/", 0, "foundation"],
-  ["src/observability/", 0, "foundation"],
+  ["src/observability/", 2, "adapters"],
   ["src/config.ts", 0, "foundation"],
   ["src/log.ts", 0, "foundation"],
 ];

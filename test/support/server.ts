@@ -1,5 +1,6 @@
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { inject } from "vitest";
 import { KeyAdmin } from "../../gen/keymesh/v1/admin_pb.js";
 import { KeyVerify } from "../../gen/keymesh/v1/verify_pb.js";
@@ -27,7 +28,13 @@ export const TEST_PEPPER = "test-pepper-0123456789-0123456789-abcdef";
 
 /** Starts a server over a new database (or `databaseUrl`, to share one between instances). */
 export async function startTestServer(
-  options: { env?: Record<string, string>; databaseUrl?: string; redis?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    databaseUrl?: string;
+    redis?: boolean;
+    /** Turns tracing on, every span going to this exporter. */
+    spanExporter?: SpanExporter;
+  } = {},
 ): Promise<TestServer> {
   const db = options.databaseUrl ? undefined : await createTestDatabase(inject("databaseUrl"));
   const databaseUrl = options.databaseUrl ?? db!.url;
@@ -51,6 +58,7 @@ export async function startTestServer(
     onRootKey: (secret) => {
       rootKey = secret;
     },
+    spanExporter: options.spanExporter,
   });
   const httpUrl = `http://127.0.0.1:${server.httpPort}`;
   const adminAs = (key: string | undefined) => {

@@ -7,6 +7,7 @@ import type { Logger } from "../../log.js";
 import * as m from "./admin-mapping.js";
 import { toConnectError } from "./errors.js";
 import { adminActor } from "./interceptors.js";
+import { requestLogFields } from "./observe-interceptor.js";
 
 type Impl = ServiceImpl<typeof api.KeyAdmin>;
 
@@ -210,7 +211,7 @@ export function adminRoutes(deps: AdminDeps, logger: Logger): (router: ConnectRo
         try {
           return await (fn as (r: never, c: HandlerContext) => Promise<unknown>)(req, ctx);
         } catch (error) {
-          throw toConnectError(error, logger);
+          throw toConnectError(error, logger, ctx.values.get(requestLogFields));
         }
       },
     ]),

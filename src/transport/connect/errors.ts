@@ -19,18 +19,24 @@ const storeCodes: Record<StoreFailure, Code> = {
   unavailable: Code.Unavailable,
 };
 
-/** Maps any failure to a ConnectError; unexpected ones are logged and hidden behind INTERNAL. */
-export function toConnectError(error: unknown, logger: Logger): ConnectError {
+/**
+ * Maps any failure to a ConnectError; unexpected ones are logged (with `fields`, the call's request id and trace id)
+ * and hidden behind INTERNAL.
+ */
+export function toConnectError(
+  error: unknown,
+  logger: Logger,
+  fields?: Record<string, string>,
+): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof AdminError) return new ConnectError(error.message, codes[error.code]);
   const stored = classifyStoreError(error);
   if (stored) {
     // Request validation should stop bad input before the database does; a refusal here shows a gap to close.
     if (stored.failure === "bad_input")
-      logger.warn("the database refused a value from a request", { code: stored.code });
+      logger.warn("the database refused a value from a request", { code: stored.code, ...fields });
     return new ConnectError(stored.message, storeCodes[stored.failure]);
   }
-  // The logger keeps only an Error's message: no stack, no query parameters, no connection settings.
-  logger.error("admin call failed", { error });
+  logger.error("admin call failed", { error, ...fields });
   return new ConnectError("internal error", Code.Internal);
 }

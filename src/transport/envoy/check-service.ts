@@ -1,7 +1,8 @@
 import type * as grpc from "@grpc/grpc-js";
-import type { Authorizer } from "../../domain/check-request.js";
+import type { Authorizer, CheckRequest } from "../../domain/check-request.js";
 import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
+import type { DecisionObserver, DecisionSpan } from "../../observability/ports.js";
 import { type DecisionOptions, resolveDecisionOptions } from "../decision.js";
 import { type CheckOutcome, createCheckEncoder } from "./check-encode.js";
 import { bufferSerializers } from "./grpc-util.js";
@@ -23,23 +24,8 @@ export interface CheckServiceOptions {
   decodeLimits?: DecodeLimits;
   /** Encoded responses kept for reuse (default 4096; 0 disables). */
   responseCacheSize?: number;
-  /** Counts every answer by decision, for /metrics. */
-  counters?: CheckCounters;
-}
-
-/**
- * Checks answered, by the verdict reached. `error` means no decision (deadline passed, backend failed, internal
- * failure); the failure mode then picked what Envoy was told, so these are invisible in Envoy's own allow/deny counts.
- */
-export interface CheckCounters {
-  allow: number;
-  deny: number;
-  error: number;
-}
-
-/** Counters at zero, for createCheckHandler's `counters` option. */
-export function createCheckCounters(): CheckCounters {
-  return { allow: 0, deny: 0, error: 0 };
+  /** Records every answer (metrics, span, decision log). */
+  observer?: DecisionObserver;
 }
 
 /**
@@ -73,38 +59,54 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
   });
   const failed = encode({ kind: "error", message: "internal error" });
 
-  const counters = options.counters;
-  const answer = (verdict: Verdict): CheckOutcome => {
+  const observer = options.observer;
+  const answer = (
+    verdict: Verdict,
+    request: CheckRequest,
+    startedAt: number,
+    span: DecisionSpan | undefined,
+  ): CheckOutcome => {
+    let result: CheckOutcome;
     try {
-      if (verdict.kind === "error") logFailure(verdict.message);
-      const result = encode(verdict);
-      if (counters) counters[verdict.kind]++;
-      return result;
+      if (verdict.kind === "error") logFailure(verdict.message, () => observer?.logFields(request, span));
+      result = encode(verdict);
     } catch (error) {
-      logFailure(error instanceof Error ? error.message : String(error));
-      if (counters) counters.error++;
-      return failed;
+      logFailure(error instanceof Error ? error.message : String(error), () =>
+        observer?.logFields(request, span),
+      );
+      verdict = INTERNAL_ERROR;
+      result = failed;
     }
+    observer?.decided(verdict, request, startedAt, span);
+    return result;
   };
 
   return (request, callerDeadline, done) => {
+    const startedAt = performance.now();
     const decoded = decodeCheckRequest(request, limits);
     if (!decoded.ok) {
       // The reason is ours (e.g. "truncated varint"); request bytes, which may hold a key, are never logged.
       logger?.debug("ext_authz request rejected as malformed", { reason: decoded.reason });
-      if (counters) counters.deny++;
+      observer?.unreadable(startedAt);
       done(malformed);
       return;
     }
+    const checked = decoded.request;
+    // One test when tracing is off; when on, backend calls made while deciding become children of this span.
+    const span = observer?.tracing ? observer.startSpan(checked) : undefined;
     // A throwing or hanging authorizer becomes an error verdict; most verdicts arrive here synchronously.
     decideWithin(
-      () => options.authorizer.check(decoded.request),
+      span === undefined
+        ? () => options.authorizer.check(checked)
+        : () => span.run(() => options.authorizer.check(checked)),
       budgetMs(deadlineMs, callerDeadline),
       options.authorizer.deadlineMs,
-      (verdict) => done(answer(verdict)),
+      (verdict) => done(answer(verdict, checked, startedAt, span)),
     );
   };
 }
+
+const INTERNAL_ERROR: Verdict = Object.freeze({ kind: "error", message: "internal error" });
 
 /** The grpc-js implementation type of the Authorization service. */
 export interface CheckImplementation extends grpc.UntypedServiceImplementation {

@@ -92,14 +92,32 @@ function isVerdict(value: unknown): value is Verdict {
   return kind === "allow" || kind === "deny" || kind === "error";
 }
 
+/** Fields that tie a failure's log line to its request (request id, trace id); built only if the line is written. */
+export type FailureFields = () => Record<string, unknown> | undefined;
+
+// Often enough to follow an outage as it unfolds, rarely enough that thousands of failures a second stay a trickle.
+const FAILURE_LOG_INTERVAL_MS = 1000;
+
 /**
- * Returns a logger of backend failures that writes the first one and then one in every 1,000, so that an outage
- * at thousands of checks per second does not flood the log. Only failure messages are logged, never requests.
+ * Returns a logger of backend failures that writes the first one and then at most one a second, each line counting
+ * the failures since the previous one, so that an outage at thousands of checks per second does not flood the log
+ * and a rare failure is not lost. Only failure messages are logged, never requests.
  */
-export function createFailureLog(logger: Logger | undefined, event: string): (message: string) => void {
+export function createFailureLog(
+  logger: Logger | undefined,
+  event: string,
+): (message: string, fields?: FailureFields) => void {
   let failures = 0;
-  return (message) => {
+  let unlogged = 0;
+  let loggedAt = Number.NEGATIVE_INFINITY;
+  return (message, fields) => {
     failures++;
-    if (logger && failures % 1000 === 1) logger.warn(event, { error: message, failures });
+    unlogged++;
+    if (!logger) return;
+    const now = performance.now();
+    if (now - loggedAt < FAILURE_LOG_INTERVAL_MS) return;
+    loggedAt = now;
+    logger.warn(event, { error: message, failures, sinceLastLine: unlogged, ...fields?.() });
+    unlogged = 0;
   };
 }

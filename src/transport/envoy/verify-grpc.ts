@@ -1,7 +1,9 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { VerifyRequestSchema, VerifyResponseSchema } from "../../../gen/keymesh/v1/verify_pb.js";
+import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
+import type { DecisionObserver, HeaderReader, ObservedRequest } from "../../observability/ports.js";
 import { UNAVAILABLE_MESSAGE } from "../decision.js";
 import {
   type VerifyInput,
@@ -24,6 +26,8 @@ export interface VerifyServiceOptions {
   /** A verdict is answered within this many milliseconds even if `verify` hangs (default 150). */
   deadlineMs?: number;
   logger?: Logger;
+  /** Records every answer (metrics, span, decision log). */
+  observer?: DecisionObserver;
 }
 
 /** The grpc-js implementation type of the KeyVerify service. */
@@ -36,14 +40,17 @@ type VerifyOutcome = { ok: true; bytes: Uint8Array } | { ok: false; code: grpc.s
 /** The transport-free core of Verify: VerifyRequest bytes in, VerifyResponse bytes or a gRPC status out; never rejects. */
 export function createVerifyHandler(
   options: VerifyServiceOptions,
-): (request: Uint8Array, callerDeadline?: grpc.Deadline) => Promise<VerifyOutcome> {
+): (request: Uint8Array, callerDeadline?: grpc.Deadline, headers?: HeaderReader) => Promise<VerifyOutcome> {
   const deadlineMs = options.deadlineMs ?? DEFAULT_CHECK_DEADLINE_MS;
   const logFailure = createFailureLog(options.logger, "key verification failed");
-  return async (request, callerDeadline) => {
+  const observer = options.observer;
+  return async (request, callerDeadline, headers = NO_HEADERS) => {
+    const startedAt = performance.now();
     let input: VerifyInput;
     try {
       input = verifyRequestToInput(fromBinary(VerifyRequestSchema, request));
     } catch {
+      observer?.unreadable(startedAt);
       return {
         ok: false,
         code: grpc.status.INVALID_ARGUMENT,
@@ -51,20 +58,54 @@ export function createVerifyHandler(
       };
     }
     const violation = validateVerifyInput(input);
-    if (violation) return { ok: false, code: grpc.status.INVALID_ARGUMENT, details: violation.message };
+    if (violation) {
+      observer?.unreadable(startedAt);
+      return { ok: false, code: grpc.status.INVALID_ARGUMENT, details: violation.message };
+    }
+    // The caller's headers carry its trace context and request id; the key travels in the message, never here.
+    const observed: ObservedRequest = {
+      keySpace: input.keySpaceId,
+      method: input.method,
+      path: input.path,
+      headers,
+    };
+    const span = observer?.tracing ? observer.startSpan(observed) : undefined;
+    let verdict: Verdict = INTERNAL_ERROR;
     try {
-      const verdict = await verdictWithin(() => options.verify(input), budgetMs(deadlineMs, callerDeadline));
+      const produce = () => options.verify(input);
+      verdict = await verdictWithin(
+        span ? () => span.run(produce) : produce,
+        budgetMs(deadlineMs, callerDeadline),
+      );
       if (verdict.kind === "error") {
-        logFailure(verdict.message);
+        logFailure(verdict.message, () => observer?.logFields(observed, span));
         if (options.failureMode === "error") {
           return { ok: false, code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
         }
       }
       return { ok: true, bytes: toBinary(VerifyResponseSchema, verdictToVerifyResponse(verdict)) };
     } catch (error) {
-      logFailure(error instanceof Error ? error.message : String(error));
+      logFailure(error instanceof Error ? error.message : String(error), () =>
+        observer?.logFields(observed, span),
+      );
+      verdict = INTERNAL_ERROR;
       return { ok: false, code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
+    } finally {
+      observer?.decided(verdict, observed, startedAt, span);
     }
+  };
+}
+
+const INTERNAL_ERROR: Verdict = Object.freeze({ kind: "error", message: "internal error" });
+const NO_HEADERS: HeaderReader = { get: () => undefined };
+
+/** The first text value of a gRPC metadata key, as a header reader sees it. */
+function metadataHeaders(metadata: grpc.Metadata): HeaderReader {
+  return {
+    get(name) {
+      const value = metadata.get(name)[0];
+      return typeof value === "string" ? value : undefined;
+    },
   };
 }
 
@@ -85,7 +126,7 @@ export function createVerifyService(options: VerifyServiceOptions): {
   };
   const implementation: VerifyImplementation = {
     Verify(call, callback) {
-      handle(call.request, call.getDeadline()).then(
+      handle(call.request, call.getDeadline(), metadataHeaders(call.metadata)).then(
         (r) => (r.ok ? callback(null, r.bytes) : callback({ code: r.code, details: r.details })),
         () => callback({ code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE }),
       );

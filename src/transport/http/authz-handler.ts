@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Authorizer, CheckRequest } from "../../domain/check-request.js";
+import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
+import type { DecisionObserver, DecisionSpan } from "../../observability/ports.js";
 import {
   type Decision,
   type DecisionOptions,
@@ -34,6 +36,8 @@ export interface HttpAuthzOptions {
    */
   maxBodyBytes?: number;
   logger?: Logger;
+  /** Records every answer (metrics, span, decision log). */
+  observer?: DecisionObserver;
 }
 
 /** Creates the Node request listener answering 200 with identity headers, or the denial with its JSON body; never throws. */
@@ -51,25 +55,44 @@ export function createHttpAuthzHandler(
   const approvalStatus = options.approvalStatus ?? 403;
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const logFailure = createFailureLog(options.logger, "http authz check failed");
+  const observer = options.observer;
 
-  const answer = async (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => {
+  const answer = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | undefined,
+    startedAt: number,
+  ) => {
     let decision: Decision;
+    let request: CheckRequest | Error | undefined;
+    let span: DecisionSpan | undefined;
     try {
-      const request = toCheckRequest(req, prefix, names, body);
+      request = toCheckRequest(req, prefix, names, body);
       if (request instanceof Error) {
+        observer?.unreadable(startedAt);
         sendBadRequest(res, request.message);
         return;
       }
+      const checked = request;
+      span = observer?.tracing ? observer.startSpan(checked) : undefined;
+      const produce = () => options.authorizer.check(checked);
       const verdict = await verdictWithin(
-        () => options.authorizer.check(request),
+        span ? () => span!.run(produce) : produce,
         deadlineMs,
         options.authorizer.deadlineMs,
       );
-      if (verdict.kind === "error") logFailure(verdict.message);
+      if (verdict.kind === "error") logFailure(verdict.message, () => observer?.logFields(checked, span));
       decision = verdictToDecision(verdict, decisionOptions);
+      observer?.decided(verdict, checked, startedAt, span);
     } catch (error) {
-      logFailure(error instanceof Error ? error.message : String(error));
-      decision = verdictToDecision({ kind: "error", message: "internal error" }, decisionOptions);
+      const known = request instanceof Error ? undefined : request;
+      logFailure(error instanceof Error ? error.message : String(error), () =>
+        observer?.logFields(known, span),
+      );
+      const verdict: Verdict = { kind: "error", message: "internal error" };
+      decision = verdictToDecision(verdict, decisionOptions);
+      if (known) observer?.decided(verdict, known, startedAt, span);
+      else observer?.unreadable(startedAt, span);
     }
     send(req, res, decision, approvalStatus);
   };
@@ -77,6 +100,7 @@ export function createHttpAuthzHandler(
   return (req, res) => {
     // A client that goes away mid-request needs no answer; without a listener the error would crash the process.
     req.on("error", () => {});
+    const startedAt = performance.now();
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > maxBodyBytes) {
       sendTooLarge(res, maxBodyBytes);
@@ -98,7 +122,7 @@ export function createHttpAuthzHandler(
     };
     const onEnd = () => {
       const body = size > 0 ? Buffer.concat(chunks, size) : undefined;
-      answer(req, res, body).catch(() => {
+      answer(req, res, body, startedAt).catch(() => {
         // send() guards every write; reaching here means the socket is gone and there is no one to answer.
       });
     };

@@ -5,13 +5,11 @@ import {
   CheckResponseSchema,
 } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { Identity, Verdict } from "../../../src/domain/verdict.js";
+import { createObservability } from "../../../src/observability/observability.js";
 import { verdictToDecision } from "../../../src/transport/decision.js";
-import {
-  type CheckOutcome,
-  createCheckCounters,
-  createCheckHandler,
-} from "../../../src/transport/envoy/check-service.js";
+import { type CheckOutcome, createCheckHandler } from "../../../src/transport/envoy/check-service.js";
 import { encodeCheckResponse } from "../../../src/transport/envoy/wire/check-response.js";
+import { parsePrometheus } from "../../support/prometheus.js";
 import { allow, deny, identity, limit } from "../fixtures.js";
 
 const request = toBinary(
@@ -132,9 +130,11 @@ describe("createCheckHandler answering without a backend", () => {
   });
 });
 
-describe("createCheckHandler counting answers", () => {
+describe("createCheckHandler counting answers (no Postgres or Redis)", () => {
   it("counts each answer once by its verdict: unreadable requests as denials, missed deadlines as errors", async () => {
-    const counters = createCheckCounters();
+    const observability = createObservability({
+      config: { metricsKeySpaceLabels: 10, decisionLogSampleRate: 0, defaultKeySpace: "" },
+    });
     const verdicts: (Verdict | "hang")[] = [
       allow(),
       deny("revoked"),
@@ -149,10 +149,28 @@ describe("createCheckHandler counting answers", () => {
         },
       },
       deadlineMs: 20,
-      counters,
+      observer: observability.decisions("envoy_grpc"),
     });
     for (let i = 0; i < 4; i++) await new Promise((resolve) => handle(request, undefined, resolve));
     await new Promise((resolve) => handle(new Uint8Array([0xff, 0xff]), undefined, resolve));
-    expect(counters).toEqual({ allow: 1, deny: 2, error: 2 });
+    const scrape = parsePrometheus(await observability.metrics.render());
+    const legacy = (decision: string) => scrape.value("keymesh_check_decisions_total", { decision });
+    expect([legacy("allow"), legacy("deny"), legacy("error")]).toEqual([1, 2, 2]);
+    const decisions = (decision: string, reason: string) =>
+      scrape
+        .find("keymesh_decisions_total", { transport: "envoy_grpc", decision, reason })
+        .reduce((sum, s) => sum + s.value, 0);
+    expect(decisions("allow", "none")).toBe(1);
+    expect(decisions("deny", "revoked")).toBe(1);
+    expect(decisions("deny", "malformed")).toBe(1);
+    expect(decisions("error", "unavailable")).toBe(2);
+    // The missed deadline waited out its 20 ms, and the latency histogram saw it.
+    const errors = { transport: "envoy_grpc", decision: "error" };
+    expect(
+      scrape.find("keymesh_decision_duration_seconds_count", errors).reduce((n, s) => n + s.value, 0),
+    ).toBe(2);
+    expect(
+      scrape.find("keymesh_decision_duration_seconds_sum", errors).reduce((n, s) => n + s.value, 0),
+    ).toBeGreaterThanOrEqual(0.019);
   });
 });
