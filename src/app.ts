@@ -96,7 +96,7 @@ export function createApp({
   });
   const probes = createProbeHandler(health);
   // KeyAdmin calls are authenticated from their headers before any of their body is read.
-  const adminGate = createAdminGate(core.adminAuthorizer, KeyAdmin);
+  const adminGate = createAdminGate(core.adminAuthorizer, KeyAdmin, observability.admin);
   const connect = connectNodeAdapter({
     routes: routes(core, config, logger, health),
     // Bounds every message both as sent and after decompression (connect-node passes it to zlib as maxOutputLength).

@@ -82,10 +82,9 @@ export async function createCore(options: {
     config.cacheTtlMs,
   );
   // Labels name key spaces by id whichever spelling a request used; only key spaces already cached are resolved.
-  observability.lookupKeySpacesWith((idOrName) => {
-    const space = keySpaces.get(idOrName);
-    return space instanceof Promise ? undefined : space;
-  });
+  // Labels read only what the authorizer already loaded: a lookup of their own would let any KeyVerify caller's
+  // text reach Postgres a second time, and its failure would go unhandled.
+  observability.lookupKeySpacesWith((idOrName) => keySpaces.peek(idOrName));
   const limiterBackend = config.redisUrl || config.redisClusterNodes.length > 0 ? "redis" : "memory";
   const limiter =
     options.limiter &&

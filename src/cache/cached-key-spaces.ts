@@ -15,7 +15,11 @@ export function createCachedKeySpaces(
   source: KeySpaceSource,
   ttlMs: number,
   now: () => number = Date.now,
-): KeySpaceDirectory & { invalidate(): void } {
+): KeySpaceDirectory & {
+  invalidate(): void;
+  /** The cached key space for `idOrName`, expired or not, without loading: for labels that must never wait. */
+  peek(idOrName: string): KeySpace | undefined;
+} {
   let byName = new Map<string, { space: KeySpace | undefined; at: number }>();
   const loading = new Map<string, Promise<KeySpace | undefined>>();
   let everything: { spaces: KeySpace[]; at: number } | undefined;
@@ -56,6 +60,9 @@ export function createCachedKeySpaces(
         }
       }
       return load(idOrName);
+    },
+    peek(idOrName) {
+      return byName.get(idOrName)?.space;
     },
     all() {
       if (everything && now() - everything.at < ttlMs) return Promise.resolve(everything.spaces);

@@ -44,6 +44,8 @@ export function createKeySpaceLabels(options: {
   // What each spelling seen resolved to; bounded, as callers choose spellings. Past the bound, resolved each time.
   const bySpelling = new Map<string, number>();
   const maxSpellings = options.max * 4 + 64;
+  // Names met while resolving a spelling, for `named()`: the cache may hold a key space under its name only.
+  const names = new Map<string, string>();
 
   const labelOf = (id: string): number => {
     const known = byId.get(id);
@@ -69,7 +71,9 @@ export function createKeySpaceLabels(options: {
       const space = options.lookup(spelling);
       // Not remembered: the key space may be created, or reach the cache, later.
       if (!space) return UNKNOWN_LABEL;
-      return remember(named, labelOf(space.id));
+      const label = labelOf(space.id);
+      if (label !== OTHER_LABEL) names.set(space.id, space.name);
+      return remember(named, label);
     },
     indexOfId(id) {
       const index = byId.get(id);
@@ -82,8 +86,9 @@ export function createKeySpaceLabels(options: {
     },
     *named() {
       for (let i = SPECIAL.length; i < values.length; i++) {
-        const space = options.lookup(values[i]!);
-        if (space) yield { id: space.id, name: space.name };
+        const id = values[i]!;
+        const name = names.get(id) ?? options.lookup(id)?.name;
+        if (name !== undefined) yield { id, name };
       }
     },
   };

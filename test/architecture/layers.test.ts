@@ -31,6 +31,8 @@ const LAYERS: ReadonlyArray<readonly [prefix: string, rank: number, name: string
   ["src/runtime/", 0, "foundation"],
   ["src/observability/", 2, "adapters"],
   ["src/config.ts", 0, "foundation"],
+  ["src/config-tracing.ts", 0, "foundation"],
+  ["src/config-values.ts", 0, "foundation"],
   ["src/log.ts", 0, "foundation"],
 ];
 

@@ -15,7 +15,9 @@ import {
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { AdminActor } from "../../domain/admin-actor.js";
 import type { Authorizer } from "../../domain/check-request.js";
+import type { AdminCallObserver } from "../../observability/ports.js";
 import { adminActor, authenticateAdmin } from "./interceptors.js";
+import { codeName } from "./observe-interceptor.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
@@ -33,7 +35,12 @@ export interface AdminGate {
  * Creates the gate for `service`. connect-node (2.1) has no hook between headers and body, so the gate sits in front
  * of the adapter, matches the same paths it routes, and writes refusals in each protocol's own wire form.
  */
-export function createAdminGate(authorizer: Authorizer, service: DescService): AdminGate {
+export function createAdminGate(
+  authorizer: Authorizer,
+  service: DescService,
+  /** Counts the calls the gate refuses: they never reach the interceptors that count the others. */
+  observer?: AdminCallObserver,
+): AdminGate {
   const methods = new Map(service.methods.map((m) => [`/${service.typeName}/${m.name}`, m.name]));
   const actors = new WeakMap<Request, AdminActor>();
   return {
@@ -46,16 +53,21 @@ export function createAdminGate(authorizer: Authorizer, service: DescService): A
           return;
         }
         const authorization = req.headers.authorization;
+        const refuseObserved = (error: ConnectError) => {
+          const call = observer?.start(method, { get: (name) => headerValue(req, name) });
+          refuse(req, res, error);
+          call?.finish(codeName(error.code));
+        };
         authenticateAdmin(authorizer, authorization, path).then(
           (result) => {
             if (!result.ok) {
-              refuse(req, res, result.error);
+              refuseObserved(result.error);
               return;
             }
             actors.set(req, result.actor);
             next(req, res);
           },
-          () => refuse(req, res, new ConnectError("authorization is unavailable", Code.Unavailable)),
+          () => refuseObserved(new ConnectError("authorization is unavailable", Code.Unavailable)),
         );
       };
     },
@@ -66,6 +78,12 @@ export function createAdminGate(authorizer: Authorizer, service: DescService): A
       return values;
     },
   };
+}
+
+/** One request header as a string; node gives repeated ones as an array. */
+function headerValue(req: Request, name: string): string | undefined {
+  const value = req.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 /** Answers `error` as the Connect adapter would for the request's protocol, without reading the request body. */
