@@ -26,15 +26,29 @@ export interface KeymeshServer {
   stop(): Promise<void>;
 }
 
+/**
+ * How a checkout's keymesh runs: `dist`, compiled, as `npm start` runs it (scripts/start.mjs builds dist/ first when
+ * it is stale), or `tsx`, its TypeScript loaded at run time as before the build existed (reference checkouts, and
+ * the RSS comparison).
+ */
+export type Runner = "dist" | "tsx";
+
+/** The runner for a checkout: compiled for this tree, tsx for a reference checkout that may predate `dist/`. */
+export function defaultRunner(root: string): Runner {
+  return root === REPO_ROOT ? "dist" : "tsx";
+}
+
 /** Starts `keymesh serve` with `env` added and resolves once it prints its root key and listens. */
 export async function startKeymesh(
   env: Record<string, string>,
   nodeArgs: string[] = [],
   root: string = REPO_ROOT,
+  runner: Runner = defaultRunner(root),
 ): Promise<KeymeshServer> {
   const dataDir = mkdtempSync(join(os.tmpdir(), "keymesh-bench-data-"));
+  const entry = runner === "dist" ? ["scripts/start.mjs"] : ["--import", "tsx", "src/main.ts"];
   const child = track(
-    spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "serve"], {
+    spawn(process.execPath, [...nodeArgs, ...entry, "serve"], {
       cwd: root,
       env: {
         ...process.env,
@@ -130,10 +144,11 @@ export interface BenchKeys {
 export async function startBench(
   nodeArgs: string[] = [],
   root: string = REPO_ROOT,
+  runner: Runner = defaultRunner(root),
 ): Promise<BenchKeys & { stop(): Promise<void> }> {
   const redis = await startRedisServer();
   try {
-    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs, root);
+    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs, root, runner);
     const stop = async (): Promise<void> => {
       await server.stop();
       await redis.stop();
@@ -152,20 +167,28 @@ export async function startBench(
 
 const shared = new Map<string, Promise<BenchKeys & { stop(): Promise<void> }>>();
 
-/** Starts (once per checkout) the keymesh and redis-server every keymesh scenario of that checkout shares. */
-export function benchKeys(root: string = REPO_ROOT): Promise<BenchKeys> {
-  let started = shared.get(root);
+/** Starts (once per checkout and runner) the keymesh and redis-server its keymesh scenarios share. */
+export function benchKeys(
+  root: string = REPO_ROOT,
+  runner: Runner = defaultRunner(root),
+): Promise<BenchKeys> {
+  const id = `${runner}:${root}`;
+  let started = shared.get(id);
   if (!started) {
-    started = startBench([], root);
-    shared.set(root, started);
+    started = startBench([], root, runner);
+    shared.set(id, started);
   }
   return started;
 }
 
-/** Stops the shared keymesh and redis-server of a checkout; safe to call more than once. */
-export async function stopShared(root: string = REPO_ROOT): Promise<void> {
-  const started = shared.get(root);
-  shared.delete(root);
+/** Stops the shared keymesh and redis-server of a checkout and runner; safe to call more than once. */
+export async function stopShared(
+  root: string = REPO_ROOT,
+  runner: Runner = defaultRunner(root),
+): Promise<void> {
+  const id = `${runner}:${root}`;
+  const started = shared.get(id);
+  shared.delete(id);
   if (started) await (await started).stop();
 }
 

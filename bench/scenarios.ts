@@ -4,7 +4,15 @@
  */
 import { REPO_ROOT, type StartedServer, spawnServer } from "./child.js";
 import { buildCheckRequest } from "./fixtures.js";
-import { type BenchKeys, benchKeys, errorDecisions, KEY_SPACE, stopShared } from "./keymesh.js";
+import {
+  type BenchKeys,
+  benchKeys,
+  defaultRunner,
+  errorDecisions,
+  KEY_SPACE,
+  type Runner,
+  stopShared,
+} from "./keymesh.js";
 import { benchOptions } from "./options.js";
 
 export type { StartedServer } from "./child.js";
@@ -64,13 +72,14 @@ function keymesh(
   key: (keys: BenchKeys) => string,
   expectedCheckCode: number,
   root: string = REPO_ROOT,
+  runner: Runner = defaultRunner(root),
 ): Scenario {
   return {
     name,
     description,
     expectedCheckCode,
     async start() {
-      const keys = await benchKeys(root);
+      const keys = await benchKeys(root, runner);
       const { server } = keys;
       return {
         port: server.grpcPort,
@@ -79,7 +88,7 @@ function keymesh(
         request: buildCheckRequest({ authorization: `Bearer ${key(keys)}`, keySpace: KEY_SPACE }),
         errorVerdicts: () => errorDecisions(server.httpPort),
         // Scenarios share the process: the first stop ends it, later ones are no-ops.
-        stop: () => stopShared(root),
+        stop: () => stopShared(root, runner),
       };
     },
   };
@@ -108,8 +117,21 @@ function keymeshScenariosOf(root: string, prefix: string): Scenario[] {
   ];
 }
 
-/** This checkout's keymesh scenarios. */
-export const keymeshScenarios: Scenario[] = keymeshScenariosOf(REPO_ROOT, "");
+/**
+ * This checkout's keymesh scenarios, compiled; and once more through tsx, the way keymesh ran before it had a
+ * build, so that the RSS the build saves is measured in the same run.
+ */
+export const keymeshScenarios: Scenario[] = [
+  ...keymeshScenariosOf(REPO_ROOT, ""),
+  keymesh(
+    "km-unlimited-tsx",
+    "valid key, no rate limit, this tree run through tsx instead of dist/",
+    (k) => k.unlimited,
+    0,
+    REPO_ROOT,
+    "tsx",
+  ),
+];
 
 const referenceDir = benchOptions().referenceDir;
 
