@@ -108,7 +108,8 @@ function deny(
   need: Requirement | undefined,
   actor: AdminActor,
 ) {
-  const where = target === "system" ? " on keymesh's own objects (root keys, the system key space)" : "";
+  const where =
+    target === "system" ? " on keymesh's own objects (root keys, the system key space and workspace)" : "";
   if (need === undefined || need === "never") {
     return new AdminError("permission_denied", `${operation}${where} is not allowed through KeyAdmin`);
   }

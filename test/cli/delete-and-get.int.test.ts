@@ -43,7 +43,7 @@ describe("deleting workspaces and reading members and approvals through the CLI 
 
       const refused = await runCli(["workspaces", "delete", ws, "--yes"], env);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/1 active key.*keymesh keys revoke.*--force/s);
+      expect(refused.stderr).toMatch(/1 active key.*keymesh keys revoke.*--force deletes them/s);
       expect((await t.admin.getWorkspace({ id: ws })).workspace!.id).toBe(ws);
       expect((await runCli([...check, secret], env)).code).toBe(0);
 
@@ -63,6 +63,12 @@ describe("deleting workspaces and reading members and approvals through the CLI 
       const gone = await runCli(["workspaces", "get", ws], env);
       expect(gone.code).toBe(3);
       expect(gone.stderr).toContain("keymesh workspaces list");
+
+      // The system workspace holds the root keys: no root key may delete it, so a higher scope is no advice.
+      const system = await runCli(["workspaces", "delete", "ws_keymesh", "--yes", "--force"], env);
+      expect(system.code).toBe(2);
+      expect(system.stderr).toContain("no root key may do this");
+      expect(system.stderr).not.toContain("higher admin scope");
     },
     CLI_TIMEOUT_MS,
   );

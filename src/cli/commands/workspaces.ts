@@ -49,9 +49,8 @@ async function deleteWorkspace(ctx: CommandContext, id: string, force: boolean) 
   } catch (error) {
     if (error instanceof ConnectError && error.code === Code.FailedPrecondition && !force) {
       throw new CliError(
-        `keymesh refused: ${error.rawMessage}. Revoke them first (\`keymesh keys list --workspace ${id} ` +
-          "--status active`, then `keymesh keys revoke ID…`), or add --force to revoke and delete them with the " +
-          "workspace.",
+        `keymesh refused: ${error.rawMessage}. \`keymesh keys list --workspace ${id} --status active\` lists ` +
+          "them and `keymesh keys revoke ID…` revokes them; --force deletes them with the workspace.",
       );
     }
     throw error;
