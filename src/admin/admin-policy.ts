@@ -41,7 +41,7 @@ export type AdminRule = Readonly<Partial<Record<AdminTarget, Requirement>>>;
 /**
  * The decision table: every KeyAdmin method and what it requires of the caller's own scopes, by where its target
  * lies. Root keys are managed and read only with admin:root; the system workspace, members and approvals in it,
- * and the system key space's settings cannot be changed through the API at all.
+ * and the system key space's settings cannot be changed (nor the workspace deleted) through the API at all.
  */
 export const ADMIN_POLICY = {
   CreateKeySpace: { customer: "admin:write" },
@@ -54,8 +54,10 @@ export const ADMIN_POLICY = {
   UpdateWorkspace: { customer: "admin:write", system: "never" },
   GetWorkspace: { customer: "admin:read", system: "never" },
   ListWorkspaces: { customer: "admin:read" },
+  DeleteWorkspace: { customer: "admin:write", system: "never" },
   AddMember: { customer: "admin:write", system: "never" },
   UpdateMember: { customer: "admin:write", system: "never" },
+  GetMember: { customer: "admin:read", system: "never" },
   ListMembers: { customer: "admin:read", system: "never" },
 
   // Root keys are created only by CreateRootKey, which checks the scopes granted.
@@ -70,6 +72,7 @@ export const ADMIN_POLICY = {
 
   // Root keys have no approval levels, so approvals are customer objects only.
   ListApprovals: { customer: "admin:read", system: "never" },
+  GetApproval: { customer: "admin:read", system: "never" },
   ApproveRequest: { customer: "admin:write", system: "never" },
   RejectRequest: { customer: "admin:write", system: "never" },
   GetWebhookSigningSecret: { system: "admin:root" },
@@ -105,7 +108,8 @@ function deny(
   need: Requirement | undefined,
   actor: AdminActor,
 ) {
-  const where = target === "system" ? " on keymesh's own objects (root keys, the system key space)" : "";
+  const where =
+    target === "system" ? " on keymesh's own objects (root keys, the system key space and workspace)" : "";
   if (need === undefined || need === "never") {
     return new AdminError("permission_denied", `${operation}${where} is not allowed through KeyAdmin`);
   }

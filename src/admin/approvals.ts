@@ -144,6 +144,14 @@ export function createApprovalService(sql: Sql, announce: Announce = () => {}) {
       const { page, nextPageToken } = paginate(rows, limit);
       return { approvals: page.map(toApproval), nextPageToken };
     },
+    /** Reads one approval, with the queued request's headers and body. */
+    async get(actor: AdminActor, id: string): Promise<Approval> {
+      authorizeCall(actor, "GetApproval");
+      const [row] = await sql<ApprovalRow[]>`select * from approvals where id = ${id}`;
+      if (!row) throw notFound("approval", id);
+      authorize(actor, "GetApproval", row.key_space_id === ROOT_KEY_SPACE_ID ? "system" : "customer");
+      return toApproval(row);
+    },
     /** Approves a pending request; the client may then retry it once with the approval header. */
     approve: (actor: AdminActor, id: string) => decide(actor, id, "approved", ""),
     /** Rejects a pending request with a reason, queueing the key's rejection webhook. */

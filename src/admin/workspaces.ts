@@ -9,6 +9,7 @@ import { type Announce, createTransact, recordChange } from "./audit.js";
 import { AdminError, invalid, notFound } from "./errors.js";
 import { decodePageToken, pageSize, paginate } from "./pagination.js";
 import { definedFields } from "./patch.js";
+import { createWorkspaceDeletion } from "./workspace-delete.js";
 
 /** What an operator sets when creating a workspace. */
 export interface NewWorkspace {
@@ -205,6 +206,16 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
       });
     },
 
+    /** Reads a member; members of the system workspace are not shown through the API. */
+    async getMember(actor: AdminActor, id: string): Promise<Member> {
+      authorizeCall(actor, "GetMember");
+      const [row] = await sql<(MemberRow & { system: boolean })[]>`
+        select m.*, w.system from members m join workspaces w on w.id = m.workspace_id where m.id = ${id}`;
+      if (!row) throw notFound("member", id);
+      authorize(actor, "GetMember", row.system ? "system" : "customer");
+      return toMember(row);
+    },
+
     /** Lists a workspace's members. */
     async listMembers(actor: AdminActor, workspaceId: string): Promise<Member[]> {
       await load(actor, "ListMembers", workspaceId);
@@ -213,6 +224,8 @@ export function createWorkspaceService(sql: Sql, announce: Announce = () => {}) 
       >`select * from members where workspace_id = ${workspaceId} order by created_at, id`;
       return rows.map(toMember);
     },
+
+    ...createWorkspaceDeletion(sql, announce),
   };
 }
 

@@ -66,6 +66,9 @@ export function explain(error: unknown, target: CallTarget): CliError {
         EXIT.denied,
       );
     case Code.PermissionDenied:
+      // Some objects (the system workspace, the system key space's settings) are closed to every root key.
+      if (detail.endsWith("is not allowed through KeyAdmin"))
+        return new CliError(`no root key may do this: ${detail}.`, EXIT.denied);
       return new CliError(
         `the root key may not do this: ${detail}. Use a root key with a higher admin scope ` +
           "(admin:read < admin:write < admin:root).",

@@ -124,6 +124,32 @@ export async function createFixtures(t: TestServer, sql: postgres.Sql): Promise<
     },
     GetWorkspace: { customer: fixed({ id: ws }, nothing), system: fixed({ id: ROOT_WORKSPACE }, nothing) },
     ListWorkspaces: { customer: fixed({}, nothing) },
+    DeleteWorkspace: {
+      // A workspace with a member and a working key, deleted with force: a refusal must leave all three.
+      customer: async () => {
+        const id = (await t.admin.createWorkspace({ name: unique("doomed") })).workspace!.id;
+        await t.admin.addMember({ workspaceId: id, name: "dev", role: "Developer" });
+        await t.admin.createKey({
+          keySpaceId: ks,
+          workspaceId: id,
+          ownerType: OwnerType.ORGANIZATION,
+          name: "live",
+          scopes: ["read"],
+        });
+        return {
+          request: { id, force: true },
+          state: () =>
+            sql`select (select count(*) from workspaces where id = ${id}) as ws,
+                       (select count(*) from members where workspace_id = ${id}) as members,
+                       (select json_agg(k order by k.id) from keys k where workspace_id = ${id}) as keys`,
+        };
+      },
+      // Deleting the system workspace would take every root key with it.
+      system: fixed({ id: ROOT_WORKSPACE, force: true }, async () => [
+        await row("workspaces", ROOT_WORKSPACE)(),
+        await rootKeys(),
+      ]),
+    },
     AddMember: {
       customer: fixed({ workspaceId: ws, name: "new", role: "Viewer" }, nothing),
       system: fixed(
@@ -134,6 +160,10 @@ export async function createFixtures(t: TestServer, sql: postgres.Sql): Promise<
     UpdateMember: {
       customer: fixed({ id: member, role: "Developer" }, row("members", member)),
       system: fixed({ id: systemMember, role: "Owner" }, row("members", systemMember)),
+    },
+    GetMember: {
+      customer: fixed({ id: member }, nothing),
+      system: fixed({ id: systemMember }, nothing),
     },
     ListMembers: {
       customer: fixed({ workspaceId: ws }, nothing),
@@ -174,6 +204,10 @@ export async function createFixtures(t: TestServer, sql: postgres.Sql): Promise<
     ListApprovals: {
       customer: fixed({ workspaceId: ws }, nothing),
       system: fixed({ workspaceId: ROOT_WORKSPACE }, nothing),
+    },
+    GetApproval: {
+      customer: async () => ({ request: { id: await approval(false)() }, state: nothing }),
+      system: async () => ({ request: { id: await approval(true)() }, state: nothing }),
     },
     ApproveRequest: {
       customer: async () => {

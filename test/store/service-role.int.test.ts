@@ -215,7 +215,7 @@ describe("the service role against the audit log (needs Postgres)", () => {
 });
 
 describe("keymesh runs end to end as the service role (needs Postgres)", () => {
-  it("issues, checks, rotates, revokes and deletes keys, with revocations reaching another instance", async () => {
+  it("issues, checks, rotates, revokes and deletes keys and workspaces, with revocations reaching another instance", async () => {
     const env = { DATABASE_MIGRATION_URL: db.url, KEYMESH_CACHE_TTL_MS: "60000" };
     const a = await startTestServer({ databaseUrl: serviceUrl, env });
     const b = await startTestServer({ databaseUrl: serviceUrl, env });
@@ -272,9 +272,21 @@ describe("keymesh runs end to end as the service role (needs Postgres)", () => {
       await a.admin.revokeKey({ id: rotated.key!.id });
       await expect.poll(() => statusOnB(rotated.secret), { timeout: 1000, interval: 20 }).toBe(401);
       await a.admin.deleteKey({ id: rotated.key!.id });
+      // Deleting the workspace needs DELETE on workspaces, members and approvals (migration 006).
+      const live = await issue();
+      const removed = await a.admin.deleteWorkspace({ id: workspace!.id, force: true });
+      expect(removed).toMatchObject({ revokedKeys: 1, deletedMembers: 1 });
+      await expect.poll(() => statusOnB(live.secret), { timeout: 1000, interval: 20 }).toBe(401);
       const { events } = await a.admin.listAuditEvents({ pageSize: 100 });
       expect(events.map((e) => e.action)).toEqual(
-        expect.arrayContaining(["key.create", "key.update", "key.rotate", "key.revoke", "key.delete"]),
+        expect.arrayContaining([
+          "key.create",
+          "key.update",
+          "key.rotate",
+          "key.revoke",
+          "key.delete",
+          "workspace.delete",
+        ]),
       );
     } finally {
       envoyB.close();

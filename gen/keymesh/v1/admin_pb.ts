@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file keymesh/v1/admin.proto.
  */
 export const file_keymesh_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZrZXltZXNoL3YxL2FkbWluLnByb3RvEgprZXltZXNoLnYxIsYFChVDcmVhdGVLZXlTcGFjZVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARiAARItCgZmb3JtYXQYAiABKAsyFS5rZXltZXNoLnYxLktleUZvcm1hdEIGukgDyAEBEkQKEmNyZWRlbnRpYWxfc291cmNlcxgDIAMoCzIcLmtleW1lc2gudjEuQ3JlZGVudGlhbFNvdXJjZUIKukgHkgEECAEQCBIrCgtzY29wZV9tb2RlbBgEIAEoCzIWLmtleW1lc2gudjEuU2NvcGVNb2RlbBI3ChJkZWZhdWx0X2tleV9saW1pdHMYBSADKAsyES5rZXltZXNoLnYxLkxpbWl0Qgi6SAWSAQIQCBI9ChhkZWZhdWx0X3dvcmtzcGFjZV9saW1pdHMYBiADKAsyES5rZXltZXNoLnYxLkxpbWl0Qgi6SAWSAQIQCBIiCgZxdW90YXMYByABKAsyEi5rZXltZXNoLnYxLlF1b3RhcxIqChZyb3RhdGlvbl9ncmFjZV9zZWNvbmRzGAggASgEQgq6SAcyBRiA54QPEiIKEG1heF9rZXlfYWdlX2RheXMYCSABKA1CCLpIBSoDGMIcEjAKBnJvdXRlcxgKIAMoCzIVLmtleW1lc2gudjEuUm91dGVSdWxlQgm6SAaSAQMQ6AcSFQoNY3JlYXRvcl9yb2xlcxgLIAMoCRIaChJmb3J3YXJkX2NyZWRlbnRpYWwYDCABKAgSJgoUa2V5X2FnZV93YXJuaW5nX2RheXMYDSABKA1CCLpIBSoDGO0CEhYKDmRlZmF1bHRfc2NvcGVzGA4gAygJEj8KEHVubWF0Y2hlZF9yb3V0ZXMYDyABKA4yGy5rZXltZXNoLnYxLlVubWF0Y2hlZFJvdXRlc0IIukgFggECEAESHwoXY2FzZV9pbnNlbnNpdGl2ZV9yb3V0ZXMYECABKAgiQQoWQ3JlYXRlS2V5U3BhY2VSZXNwb25zZRInCglrZXlfc3BhY2UYASABKAsyFC5rZXltZXNoLnYxLktleVNwYWNlIp8HChVVcGRhdGVLZXlTcGFjZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAESHQoEbmFtZRgCIAEoCUIKukgHcgUQARiAAUgAiAEBEisKC3Njb3BlX21vZGVsGAMgASgLMhYua2V5bWVzaC52MS5TY29wZU1vZGVsEjUKEmRlZmF1bHRfa2V5X2xpbWl0cxgEIAEoCzIULmtleW1lc2gudjEuTGltaXRTZXRIAYgBARI7ChhkZWZhdWx0X3dvcmtzcGFjZV9saW1pdHMYBSABKAsyFC5rZXltZXNoLnYxLkxpbWl0U2V0SAKIAQESIgoGcXVvdGFzGAYgASgLMhIua2V5bWVzaC52MS5RdW90YXMSLwoWcm90YXRpb25fZ3JhY2Vfc2Vjb25kcxgHIAEoBEIKukgHMgUYgOeED0gDiAEBEicKEG1heF9rZXlfYWdlX2RheXMYCCABKA1CCLpIBSoDGMIcSASIAQESKwoGcm91dGVzGAkgASgLMhYua2V5bWVzaC52MS5Sb3V0ZVJ1bGVzSAWIAQESMgoNY3JlYXRvcl9yb2xlcxgKIAEoCzIWLmtleW1lc2gudjEuU3RyaW5nTGlzdEgGiAEBEh8KEmZvcndhcmRfY3JlZGVudGlhbBgLIAEoCEgHiAEBEkIKEmNyZWRlbnRpYWxfc291cmNlcxgMIAMoCzIcLmtleW1lc2gudjEuQ3JlZGVudGlhbFNvdXJjZUIIukgFkgECEAgSMwoOZGVmYXVsdF9zY29wZXMYDSABKAsyFi5rZXltZXNoLnYxLlN0cmluZ0xpc3RICIgBARI/ChB1bm1hdGNoZWRfcm91dGVzGA4gASgOMhsua2V5bWVzaC52MS5Vbm1hdGNoZWRSb3V0ZXNCCLpIBYIBAhABEiQKF2Nhc2VfaW5zZW5zaXRpdmVfcm91dGVzGA8gASgISAmIAQFCBwoFX25hbWVCFQoTX2RlZmF1bHRfa2V5X2xpbWl0c0IbChlfZGVmYXVsdF93b3Jrc3BhY2VfbGltaXRzQhkKF19yb3RhdGlvbl9ncmFjZV9zZWNvbmRzQhMKEV9tYXhfa2V5X2FnZV9kYXlzQgkKB19yb3V0ZXNCEAoOX2NyZWF0b3Jfcm9sZXNCFQoTX2ZvcndhcmRfY3JlZGVudGlhbEIRCg9fZGVmYXVsdF9zY29wZXNCGgoYX2Nhc2VfaW5zZW5zaXRpdmVfcm91dGVzIj0KClJvdXRlUnVsZXMSLwoFcnVsZXMYASADKAsyFS5rZXltZXNoLnYxLlJvdXRlUnVsZUIJukgGkgEDEOgHIhwKClN0cmluZ0xpc3QSDgoGdmFsdWVzGAEgAygJIkEKFlVwZGF0ZUtleVNwYWNlUmVzcG9uc2USJwoJa2V5X3NwYWNlGAEgASgLMhQua2V5bWVzaC52MS5LZXlTcGFjZSIsChJHZXRLZXlTcGFjZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiPgoTR2V0S2V5U3BhY2VSZXNwb25zZRInCglrZXlfc3BhY2UYASABKAsyFC5rZXltZXNoLnYxLktleVNwYWNlIlEKFExpc3RLZXlTcGFjZXNSZXF1ZXN0EhsKCXBhZ2Vfc2l6ZRgBIAEoDUIIukgFKgMY6AcSHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWgoVTGlzdEtleVNwYWNlc1Jlc3BvbnNlEigKCmtleV9zcGFjZXMYASADKAsyFC5rZXltZXNoLnYxLktleVNwYWNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK6AgoWQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABEi8KC2tleV9zZWdtZW50GAIgASgJQhq6SBdyFTITXihbYS16MC05XXsyLDE2fSk/JBISCgphcGlfYWNjZXNzGAMgASgIEhUKBHBsYW4YBCABKAlCB7pIBHICGEASLQoKa2V5X2xpbWl0cxgFIAEoCzIULmtleW1lc2gudjEuTGltaXRTZXRIAIgBARIzChB3b3Jrc3BhY2VfbGltaXRzGAYgASgLMhQua2V5bWVzaC52MS5MaW1pdFNldEgBiAEBEiIKEG1heF9rZXlfYWdlX2RheXMYByABKA1CCLpIBSoDGMIcQg0KC19rZXlfbGltaXRzQhMKEV93b3Jrc3BhY2VfbGltaXRzIkMKF0NyZWF0ZVdvcmtzcGFjZVJlc3BvbnNlEigKCXdvcmtzcGFjZRgBIAEoCzIVLmtleW1lc2gudjEuV29ya3NwYWNlIpgEChZVcGRhdGVXb3Jrc3BhY2VSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEh0KBG5hbWUYAiABKAlCCrpIB3IFEAEYgAFIAIgBARI1CgZzdGF0dXMYAyABKA4yGy5rZXltZXNoLnYxLldvcmtzcGFjZVN0YXR1c0IIukgFggECEAESFwoKYXBpX2FjY2VzcxgEIAEoCEgBiAEBEhoKBHBsYW4YBSABKAlCB7pIBHICGEBIAogBARItCgprZXlfbGltaXRzGAYgASgLMhQua2V5bWVzaC52MS5MaW1pdFNldEgDiAEBEjMKEHdvcmtzcGFjZV9saW1pdHMYByABKAsyFC5rZXltZXNoLnYxLkxpbWl0U2V0SASIAQESJwoQbWF4X2tleV9hZ2VfZGF5cxgIIAEoDUIIukgFKgMYwhxIBYgBARImCg9vd25lcl9tZW1iZXJfaWQYCSABKAlCCLpIBXIDGIABSAaIAQESGAoQY2xlYXJfa2V5X2xpbWl0cxgKIAEoCBIeChZjbGVhcl93b3Jrc3BhY2VfbGltaXRzGAsgASgIQgcKBV9uYW1lQg0KC19hcGlfYWNjZXNzQgcKBV9wbGFuQg0KC19rZXlfbGltaXRzQhMKEV93b3Jrc3BhY2VfbGltaXRzQhMKEV9tYXhfa2V5X2FnZV9kYXlzQhIKEF9vd25lcl9tZW1iZXJfaWQiQwoXVXBkYXRlV29ya3NwYWNlUmVzcG9uc2USKAoJd29ya3NwYWNlGAEgASgLMhUua2V5bWVzaC52MS5Xb3Jrc3BhY2UiLQoTR2V0V29ya3NwYWNlUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASJAChRHZXRXb3Jrc3BhY2VSZXNwb25zZRIoCgl3b3Jrc3BhY2UYASABKAsyFS5rZXltZXNoLnYxLldvcmtzcGFjZSJSChVMaXN0V29ya3NwYWNlc1JlcXVlc3QSGwoJcGFnZV9zaXplGAEgASgNQgi6SAUqAxjoBxIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJcChZMaXN0V29ya3NwYWNlc1Jlc3BvbnNlEikKCndvcmtzcGFjZXMYASADKAsyFS5rZXltZXNoLnYxLldvcmtzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkifgoQQWRkTWVtYmVyUmVxdWVzdBIgCgx3b3Jrc3BhY2VfaWQYASABKAlCCrpIB3IFEAEYgAESGAoEbmFtZRgCIAEoCUIKukgHcgUQARiAARIXCgRyb2xlGAMgASgJQgm6SAZyBBABGEASFQoNYWNjb3VudF9vd25lchgEIAEoCCI3ChFBZGRNZW1iZXJSZXNwb25zZRIiCgZtZW1iZXIYASABKAsyEi5rZXltZXNoLnYxLk1lbWJlciKIAQoTVXBkYXRlTWVtYmVyUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARIcCgRyb2xlGAIgASgJQgm6SAZyBBABGEBIAIgBARIyCgZzdGF0dXMYAyABKA4yGC5rZXltZXNoLnYxLk1lbWJlclN0YXR1c0IIukgFggECEAFCBwoFX3JvbGUiOgoUVXBkYXRlTWVtYmVyUmVzcG9uc2USIgoGbWVtYmVyGAEgASgLMhIua2V5bWVzaC52MS5NZW1iZXIiNgoSTGlzdE1lbWJlcnNSZXF1ZXN0EiAKDHdvcmtzcGFjZV9pZBgBIAEoCUIKukgHcgUQARiAASI6ChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiMKB21lbWJlcnMYASADKAsyEi5rZXltZXNoLnYxLk1lbWJlciK+AwoQQ3JlYXRlS2V5UmVxdWVzdBIgCgxrZXlfc3BhY2VfaWQYASABKAlCCrpIB3IFEAEYgAESIAoMd29ya3NwYWNlX2lkGAIgASgJQgq6SAdyBRABGIABEjUKCm93bmVyX3R5cGUYAyABKA4yFS5rZXltZXNoLnYxLk93bmVyVHlwZUIKukgHggEEEAEgABIbCgltZW1iZXJfaWQYBCABKAlCCLpIBXIDGIABEhgKBG5hbWUYBSABKAlCCrpIB3IFEAEYgAESGwoGc2NvcGVzGAYgAygJQgu6SAiSAQUQgAIYARIpCghtZXRhZGF0YRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGbGltaXRzGAkgASgLMhQua2V5bWVzaC52MS5MaW1pdFNldEgAiAEBEicKFXJlamVjdGlvbl93ZWJob29rX3VybBgKIAEoCUIIukgFcgMYgBASIQoPaWRlbXBvdGVuY3lfa2V5GAsgASgJQgi6SAVyAxiAAUIJCgdfbGltaXRzIkEKEUNyZWF0ZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5Eg4KBnNlY3JldBgCIAEoCSInCg1HZXRLZXlSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIi4KDkdldEtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5IuABCg9MaXN0S2V5c1JlcXVlc3QSHgoMd29ya3NwYWNlX2lkGAEgASgJQgi6SAVyAxiAARIeCgxrZXlfc3BhY2VfaWQYAiABKAlCCLpIBXIDGIABEiEKD293bmVyX21lbWJlcl9pZBgDIAEoCUIIukgFcgMYgAESLwoGc3RhdHVzGAQgASgOMhUua2V5bWVzaC52MS5LZXlTdGF0dXNCCLpIBYIBAhABEhsKCXBhZ2Vfc2l6ZRgFIAEoDUIIukgFKgMY6AcSHAoKcGFnZV90b2tlbhgGIAEoCUIIukgFcgMYgAQiSgoQTGlzdEtleXNSZXNwb25zZRIdCgRrZXlzGAEgAygLMg8ua2V5bWVzaC52MS5LZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIo8DChBVcGRhdGVLZXlSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEh0KBG5hbWUYAiABKAlCCrpIB3IFEAEYgAFIAIgBARIrCgZzY29wZXMYAyABKAsyFi5rZXltZXNoLnYxLlN0cmluZ0xpc3RIAYgBARIpCghtZXRhZGF0YRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKQoGbGltaXRzGAUgASgLMhQua2V5bWVzaC52MS5MaW1pdFNldEgCiAEBEiwKFXJlamVjdGlvbl93ZWJob29rX3VybBgGIAEoCUIIukgFcgMYgBBIA4gBARIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxjbGVhcl9leHBpcnkYCCABKAgSFAoMY2xlYXJfbGltaXRzGAkgASgIQgcKBV9uYW1lQgkKB19zY29wZXNCCQoHX2xpbWl0c0IYChZfcmVqZWN0aW9uX3dlYmhvb2tfdXJsIjEKEVVwZGF0ZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5ImQKEFJvdGF0ZUtleVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAESJgoNZ3JhY2Vfc2Vjb25kcxgCIAEoBEIKukgHMgUYgOeED0gAiAEBQhAKDl9ncmFjZV9zZWNvbmRzImQKEVJvdGF0ZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5Eg4KBnNlY3JldBgCIAEoCRIhCghwcmV2aW91cxgDIAEoCzIPLmtleW1lc2gudjEuS2V5IioKEFJldm9rZUtleVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiMQoRUmV2b2tlS2V5UmVzcG9uc2USHAoDa2V5GAEgASgLMg8ua2V5bWVzaC52MS5LZXkiLAoSQWN0aXZhdGVLZXlSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIjMKE0FjdGl2YXRlS2V5UmVzcG9uc2USHAoDa2V5GAEgASgLMg8ua2V5bWVzaC52MS5LZXkiKgoQRGVsZXRlS2V5UmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASITChFEZWxldGVLZXlSZXNwb25zZSJKChRDcmVhdGVSb290S2V5UmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABEhgKBnNjb3BlcxgCIAMoCUIIukgFkgECCAEiRQoVQ3JlYXRlUm9vdEtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5Eg4KBnNlY3JldBgCIAEoCSJwChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhsKCXRhcmdldF9pZBgBIAEoCUIIukgFcgMYgAESGwoJcGFnZV9zaXplGAIgASgNQgi6SAUqAxjoBxIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJaChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRImCgZldmVudHMYASADKAsyFi5rZXltZXNoLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqcBChRMaXN0QXBwcm92YWxzUmVxdWVzdBIeCgx3b3Jrc3BhY2VfaWQYASABKAlCCLpIBXIDGIABEjQKBnN0YXR1cxgCIAEoDjIaLmtleW1lc2gudjEuQXBwcm92YWxTdGF0dXNCCLpIBYIBAhABEhsKCXBhZ2Vfc2l6ZRgDIAEoDUIIukgFKgMY6AcSHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAQiWQoVTGlzdEFwcHJvdmFsc1Jlc3BvbnNlEicKCWFwcHJvdmFscxgBIAMoCzIULmtleW1lc2gudjEuQXBwcm92YWwSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KFUFwcHJvdmVSZXF1ZXN0UmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASJAChZBcHByb3ZlUmVxdWVzdFJlc3BvbnNlEiYKCGFwcHJvdmFsGAEgASgLMhQua2V5bWVzaC52MS5BcHByb3ZhbCJKChRSZWplY3RSZXF1ZXN0UmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARIaCgZyZWFzb24YAiABKAlCCrpIB3IFEAEY0A8iPwoVUmVqZWN0UmVxdWVzdFJlc3BvbnNlEiYKCGFwcHJvdmFsGAEgASgLMhQua2V5bWVzaC52MS5BcHByb3ZhbCIgCh5HZXRXZWJob29rU2lnbmluZ1NlY3JldFJlcXVlc3QiMQofR2V0V2ViaG9va1NpZ25pbmdTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkyqBAKCEtleUFkbWluElcKDkNyZWF0ZUtleVNwYWNlEiEua2V5bWVzaC52MS5DcmVhdGVLZXlTcGFjZVJlcXVlc3QaIi5rZXltZXNoLnYxLkNyZWF0ZUtleVNwYWNlUmVzcG9uc2USVwoOVXBkYXRlS2V5U3BhY2USIS5rZXltZXNoLnYxLlVwZGF0ZUtleVNwYWNlUmVxdWVzdBoiLmtleW1lc2gudjEuVXBkYXRlS2V5U3BhY2VSZXNwb25zZRJOCgtHZXRLZXlTcGFjZRIeLmtleW1lc2gudjEuR2V0S2V5U3BhY2VSZXF1ZXN0Gh8ua2V5bWVzaC52MS5HZXRLZXlTcGFjZVJlc3BvbnNlElQKDUxpc3RLZXlTcGFjZXMSIC5rZXltZXNoLnYxLkxpc3RLZXlTcGFjZXNSZXF1ZXN0GiEua2V5bWVzaC52MS5MaXN0S2V5U3BhY2VzUmVzcG9uc2USWgoPQ3JlYXRlV29ya3NwYWNlEiIua2V5bWVzaC52MS5DcmVhdGVXb3Jrc3BhY2VSZXF1ZXN0GiMua2V5bWVzaC52MS5DcmVhdGVXb3Jrc3BhY2VSZXNwb25zZRJaCg9VcGRhdGVXb3Jrc3BhY2USIi5rZXltZXNoLnYxLlVwZGF0ZVdvcmtzcGFjZVJlcXVlc3QaIy5rZXltZXNoLnYxLlVwZGF0ZVdvcmtzcGFjZVJlc3BvbnNlElEKDEdldFdvcmtzcGFjZRIfLmtleW1lc2gudjEuR2V0V29ya3NwYWNlUmVxdWVzdBogLmtleW1lc2gudjEuR2V0V29ya3NwYWNlUmVzcG9uc2USVwoOTGlzdFdvcmtzcGFjZXMSIS5rZXltZXNoLnYxLkxpc3RXb3Jrc3BhY2VzUmVxdWVzdBoiLmtleW1lc2gudjEuTGlzdFdvcmtzcGFjZXNSZXNwb25zZRJICglBZGRNZW1iZXISHC5rZXltZXNoLnYxLkFkZE1lbWJlclJlcXVlc3QaHS5rZXltZXNoLnYxLkFkZE1lbWJlclJlc3BvbnNlElEKDFVwZGF0ZU1lbWJlchIfLmtleW1lc2gudjEuVXBkYXRlTWVtYmVyUmVxdWVzdBogLmtleW1lc2gudjEuVXBkYXRlTWVtYmVyUmVzcG9uc2USTgoLTGlzdE1lbWJlcnMSHi5rZXltZXNoLnYxLkxpc3RNZW1iZXJzUmVxdWVzdBofLmtleW1lc2gudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJICglDcmVhdGVLZXkSHC5rZXltZXNoLnYxLkNyZWF0ZUtleVJlcXVlc3QaHS5rZXltZXNoLnYxLkNyZWF0ZUtleVJlc3BvbnNlEj8KBkdldEtleRIZLmtleW1lc2gudjEuR2V0S2V5UmVxdWVzdBoaLmtleW1lc2gudjEuR2V0S2V5UmVzcG9uc2USRQoITGlzdEtleXMSGy5rZXltZXNoLnYxLkxpc3RLZXlzUmVxdWVzdBocLmtleW1lc2gudjEuTGlzdEtleXNSZXNwb25zZRJICglVcGRhdGVLZXkSHC5rZXltZXNoLnYxLlVwZGF0ZUtleVJlcXVlc3QaHS5rZXltZXNoLnYxLlVwZGF0ZUtleVJlc3BvbnNlEkgKCVJvdGF0ZUtleRIcLmtleW1lc2gudjEuUm90YXRlS2V5UmVxdWVzdBodLmtleW1lc2gudjEuUm90YXRlS2V5UmVzcG9uc2USSAoJUmV2b2tlS2V5Ehwua2V5bWVzaC52MS5SZXZva2VLZXlSZXF1ZXN0Gh0ua2V5bWVzaC52MS5SZXZva2VLZXlSZXNwb25zZRJOCgtBY3RpdmF0ZUtleRIeLmtleW1lc2gudjEuQWN0aXZhdGVLZXlSZXF1ZXN0Gh8ua2V5bWVzaC52MS5BY3RpdmF0ZUtleVJlc3BvbnNlEkgKCURlbGV0ZUtleRIcLmtleW1lc2gudjEuRGVsZXRlS2V5UmVxdWVzdBodLmtleW1lc2gudjEuRGVsZXRlS2V5UmVzcG9uc2USVAoNTGlzdEFwcHJvdmFscxIgLmtleW1lc2gudjEuTGlzdEFwcHJvdmFsc1JlcXVlc3QaIS5rZXltZXNoLnYxLkxpc3RBcHByb3ZhbHNSZXNwb25zZRJXCg5BcHByb3ZlUmVxdWVzdBIhLmtleW1lc2gudjEuQXBwcm92ZVJlcXVlc3RSZXF1ZXN0GiIua2V5bWVzaC52MS5BcHByb3ZlUmVxdWVzdFJlc3BvbnNlElQKDVJlamVjdFJlcXVlc3QSIC5rZXltZXNoLnYxLlJlamVjdFJlcXVlc3RSZXF1ZXN0GiEua2V5bWVzaC52MS5SZWplY3RSZXF1ZXN0UmVzcG9uc2UScgoXR2V0V2ViaG9va1NpZ25pbmdTZWNyZXQSKi5rZXltZXNoLnYxLkdldFdlYmhvb2tTaWduaW5nU2VjcmV0UmVxdWVzdBorLmtleW1lc2gudjEuR2V0V2ViaG9va1NpZ25pbmdTZWNyZXRSZXNwb25zZRJUCg1DcmVhdGVSb290S2V5EiAua2V5bWVzaC52MS5DcmVhdGVSb290S2V5UmVxdWVzdBohLmtleW1lc2gudjEuQ3JlYXRlUm9vdEtleVJlc3BvbnNlEloKD0xpc3RBdWRpdEV2ZW50cxIiLmtleW1lc2gudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBojLmtleW1lc2gudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_struct, file_google_protobuf_timestamp, file_keymesh_v1_types]);
+  fileDesc("ChZrZXltZXNoL3YxL2FkbWluLnByb3RvEgprZXltZXNoLnYxIsYFChVDcmVhdGVLZXlTcGFjZVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARiAARItCgZmb3JtYXQYAiABKAsyFS5rZXltZXNoLnYxLktleUZvcm1hdEIGukgDyAEBEkQKEmNyZWRlbnRpYWxfc291cmNlcxgDIAMoCzIcLmtleW1lc2gudjEuQ3JlZGVudGlhbFNvdXJjZUIKukgHkgEECAEQCBIrCgtzY29wZV9tb2RlbBgEIAEoCzIWLmtleW1lc2gudjEuU2NvcGVNb2RlbBI3ChJkZWZhdWx0X2tleV9saW1pdHMYBSADKAsyES5rZXltZXNoLnYxLkxpbWl0Qgi6SAWSAQIQCBI9ChhkZWZhdWx0X3dvcmtzcGFjZV9saW1pdHMYBiADKAsyES5rZXltZXNoLnYxLkxpbWl0Qgi6SAWSAQIQCBIiCgZxdW90YXMYByABKAsyEi5rZXltZXNoLnYxLlF1b3RhcxIqChZyb3RhdGlvbl9ncmFjZV9zZWNvbmRzGAggASgEQgq6SAcyBRiA54QPEiIKEG1heF9rZXlfYWdlX2RheXMYCSABKA1CCLpIBSoDGMIcEjAKBnJvdXRlcxgKIAMoCzIVLmtleW1lc2gudjEuUm91dGVSdWxlQgm6SAaSAQMQ6AcSFQoNY3JlYXRvcl9yb2xlcxgLIAMoCRIaChJmb3J3YXJkX2NyZWRlbnRpYWwYDCABKAgSJgoUa2V5X2FnZV93YXJuaW5nX2RheXMYDSABKA1CCLpIBSoDGO0CEhYKDmRlZmF1bHRfc2NvcGVzGA4gAygJEj8KEHVubWF0Y2hlZF9yb3V0ZXMYDyABKA4yGy5rZXltZXNoLnYxLlVubWF0Y2hlZFJvdXRlc0IIukgFggECEAESHwoXY2FzZV9pbnNlbnNpdGl2ZV9yb3V0ZXMYECABKAgiQQoWQ3JlYXRlS2V5U3BhY2VSZXNwb25zZRInCglrZXlfc3BhY2UYASABKAsyFC5rZXltZXNoLnYxLktleVNwYWNlIp8HChVVcGRhdGVLZXlTcGFjZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAESHQoEbmFtZRgCIAEoCUIKukgHcgUQARiAAUgAiAEBEisKC3Njb3BlX21vZGVsGAMgASgLMhYua2V5bWVzaC52MS5TY29wZU1vZGVsEjUKEmRlZmF1bHRfa2V5X2xpbWl0cxgEIAEoCzIULmtleW1lc2gudjEuTGltaXRTZXRIAYgBARI7ChhkZWZhdWx0X3dvcmtzcGFjZV9saW1pdHMYBSABKAsyFC5rZXltZXNoLnYxLkxpbWl0U2V0SAKIAQESIgoGcXVvdGFzGAYgASgLMhIua2V5bWVzaC52MS5RdW90YXMSLwoWcm90YXRpb25fZ3JhY2Vfc2Vjb25kcxgHIAEoBEIKukgHMgUYgOeED0gDiAEBEicKEG1heF9rZXlfYWdlX2RheXMYCCABKA1CCLpIBSoDGMIcSASIAQESKwoGcm91dGVzGAkgASgLMhYua2V5bWVzaC52MS5Sb3V0ZVJ1bGVzSAWIAQESMgoNY3JlYXRvcl9yb2xlcxgKIAEoCzIWLmtleW1lc2gudjEuU3RyaW5nTGlzdEgGiAEBEh8KEmZvcndhcmRfY3JlZGVudGlhbBgLIAEoCEgHiAEBEkIKEmNyZWRlbnRpYWxfc291cmNlcxgMIAMoCzIcLmtleW1lc2gudjEuQ3JlZGVudGlhbFNvdXJjZUIIukgFkgECEAgSMwoOZGVmYXVsdF9zY29wZXMYDSABKAsyFi5rZXltZXNoLnYxLlN0cmluZ0xpc3RICIgBARI/ChB1bm1hdGNoZWRfcm91dGVzGA4gASgOMhsua2V5bWVzaC52MS5Vbm1hdGNoZWRSb3V0ZXNCCLpIBYIBAhABEiQKF2Nhc2VfaW5zZW5zaXRpdmVfcm91dGVzGA8gASgISAmIAQFCBwoFX25hbWVCFQoTX2RlZmF1bHRfa2V5X2xpbWl0c0IbChlfZGVmYXVsdF93b3Jrc3BhY2VfbGltaXRzQhkKF19yb3RhdGlvbl9ncmFjZV9zZWNvbmRzQhMKEV9tYXhfa2V5X2FnZV9kYXlzQgkKB19yb3V0ZXNCEAoOX2NyZWF0b3Jfcm9sZXNCFQoTX2ZvcndhcmRfY3JlZGVudGlhbEIRCg9fZGVmYXVsdF9zY29wZXNCGgoYX2Nhc2VfaW5zZW5zaXRpdmVfcm91dGVzIj0KClJvdXRlUnVsZXMSLwoFcnVsZXMYASADKAsyFS5rZXltZXNoLnYxLlJvdXRlUnVsZUIJukgGkgEDEOgHIhwKClN0cmluZ0xpc3QSDgoGdmFsdWVzGAEgAygJIkEKFlVwZGF0ZUtleVNwYWNlUmVzcG9uc2USJwoJa2V5X3NwYWNlGAEgASgLMhQua2V5bWVzaC52MS5LZXlTcGFjZSIsChJHZXRLZXlTcGFjZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiPgoTR2V0S2V5U3BhY2VSZXNwb25zZRInCglrZXlfc3BhY2UYASABKAsyFC5rZXltZXNoLnYxLktleVNwYWNlIlEKFExpc3RLZXlTcGFjZXNSZXF1ZXN0EhsKCXBhZ2Vfc2l6ZRgBIAEoDUIIukgFKgMY6AcSHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWgoVTGlzdEtleVNwYWNlc1Jlc3BvbnNlEigKCmtleV9zcGFjZXMYASADKAsyFC5rZXltZXNoLnYxLktleVNwYWNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK6AgoWQ3JlYXRlV29ya3NwYWNlUmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABEi8KC2tleV9zZWdtZW50GAIgASgJQhq6SBdyFTITXihbYS16MC05XXsyLDE2fSk/JBISCgphcGlfYWNjZXNzGAMgASgIEhUKBHBsYW4YBCABKAlCB7pIBHICGEASLQoKa2V5X2xpbWl0cxgFIAEoCzIULmtleW1lc2gudjEuTGltaXRTZXRIAIgBARIzChB3b3Jrc3BhY2VfbGltaXRzGAYgASgLMhQua2V5bWVzaC52MS5MaW1pdFNldEgBiAEBEiIKEG1heF9rZXlfYWdlX2RheXMYByABKA1CCLpIBSoDGMIcQg0KC19rZXlfbGltaXRzQhMKEV93b3Jrc3BhY2VfbGltaXRzIkMKF0NyZWF0ZVdvcmtzcGFjZVJlc3BvbnNlEigKCXdvcmtzcGFjZRgBIAEoCzIVLmtleW1lc2gudjEuV29ya3NwYWNlIpgEChZVcGRhdGVXb3Jrc3BhY2VSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEh0KBG5hbWUYAiABKAlCCrpIB3IFEAEYgAFIAIgBARI1CgZzdGF0dXMYAyABKA4yGy5rZXltZXNoLnYxLldvcmtzcGFjZVN0YXR1c0IIukgFggECEAESFwoKYXBpX2FjY2VzcxgEIAEoCEgBiAEBEhoKBHBsYW4YBSABKAlCB7pIBHICGEBIAogBARItCgprZXlfbGltaXRzGAYgASgLMhQua2V5bWVzaC52MS5MaW1pdFNldEgDiAEBEjMKEHdvcmtzcGFjZV9saW1pdHMYByABKAsyFC5rZXltZXNoLnYxLkxpbWl0U2V0SASIAQESJwoQbWF4X2tleV9hZ2VfZGF5cxgIIAEoDUIIukgFKgMYwhxIBYgBARImCg9vd25lcl9tZW1iZXJfaWQYCSABKAlCCLpIBXIDGIABSAaIAQESGAoQY2xlYXJfa2V5X2xpbWl0cxgKIAEoCBIeChZjbGVhcl93b3Jrc3BhY2VfbGltaXRzGAsgASgIQgcKBV9uYW1lQg0KC19hcGlfYWNjZXNzQgcKBV9wbGFuQg0KC19rZXlfbGltaXRzQhMKEV93b3Jrc3BhY2VfbGltaXRzQhMKEV9tYXhfa2V5X2FnZV9kYXlzQhIKEF9vd25lcl9tZW1iZXJfaWQiQwoXVXBkYXRlV29ya3NwYWNlUmVzcG9uc2USKAoJd29ya3NwYWNlGAEgASgLMhUua2V5bWVzaC52MS5Xb3Jrc3BhY2UiLQoTR2V0V29ya3NwYWNlUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASJAChRHZXRXb3Jrc3BhY2VSZXNwb25zZRIoCgl3b3Jrc3BhY2UYASABKAsyFS5rZXltZXNoLnYxLldvcmtzcGFjZSJSChVMaXN0V29ya3NwYWNlc1JlcXVlc3QSGwoJcGFnZV9zaXplGAEgASgNQgi6SAUqAxjoBxIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJcChZMaXN0V29ya3NwYWNlc1Jlc3BvbnNlEikKCndvcmtzcGFjZXMYASADKAsyFS5rZXltZXNoLnYxLldvcmtzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPwoWRGVsZXRlV29ya3NwYWNlUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARINCgVmb3JjZRgCIAEoCCJ5ChdEZWxldGVXb3Jrc3BhY2VSZXNwb25zZRIUCgxkZWxldGVkX2tleXMYASABKA0SFAoMcmV2b2tlZF9rZXlzGAIgASgNEhcKD2RlbGV0ZWRfbWVtYmVycxgDIAEoDRIZChFkZWxldGVkX2FwcHJvdmFscxgEIAEoDSJ+ChBBZGRNZW1iZXJSZXF1ZXN0EiAKDHdvcmtzcGFjZV9pZBgBIAEoCUIKukgHcgUQARiAARIYCgRuYW1lGAIgASgJQgq6SAdyBRABGIABEhcKBHJvbGUYAyABKAlCCbpIBnIEEAEYQBIVCg1hY2NvdW50X293bmVyGAQgASgIIjcKEUFkZE1lbWJlclJlc3BvbnNlEiIKBm1lbWJlchgBIAEoCzISLmtleW1lc2gudjEuTWVtYmVyIogBChNVcGRhdGVNZW1iZXJSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEhwKBHJvbGUYAiABKAlCCbpIBnIEEAEYQEgAiAEBEjIKBnN0YXR1cxgDIAEoDjIYLmtleW1lc2gudjEuTWVtYmVyU3RhdHVzQgi6SAWCAQIQAUIHCgVfcm9sZSI6ChRVcGRhdGVNZW1iZXJSZXNwb25zZRIiCgZtZW1iZXIYASABKAsyEi5rZXltZXNoLnYxLk1lbWJlciIqChBHZXRNZW1iZXJSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIjcKEUdldE1lbWJlclJlc3BvbnNlEiIKBm1lbWJlchgBIAEoCzISLmtleW1lc2gudjEuTWVtYmVyIjYKEkxpc3RNZW1iZXJzUmVxdWVzdBIgCgx3b3Jrc3BhY2VfaWQYASABKAlCCrpIB3IFEAEYgAEiOgoTTGlzdE1lbWJlcnNSZXNwb25zZRIjCgdtZW1iZXJzGAEgAygLMhIua2V5bWVzaC52MS5NZW1iZXIivgMKEENyZWF0ZUtleVJlcXVlc3QSIAoMa2V5X3NwYWNlX2lkGAEgASgJQgq6SAdyBRABGIABEiAKDHdvcmtzcGFjZV9pZBgCIAEoCUIKukgHcgUQARiAARI1Cgpvd25lcl90eXBlGAMgASgOMhUua2V5bWVzaC52MS5Pd25lclR5cGVCCrpIB4IBBBABIAASGwoJbWVtYmVyX2lkGAQgASgJQgi6SAVyAxiAARIYCgRuYW1lGAUgASgJQgq6SAdyBRABGIABEhsKBnNjb3BlcxgGIAMoCUILukgIkgEFEIACGAESKQoIbWV0YWRhdGEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBmxpbWl0cxgJIAEoCzIULmtleW1lc2gudjEuTGltaXRTZXRIAIgBARInChVyZWplY3Rpb25fd2ViaG9va191cmwYCiABKAlCCLpIBXIDGIAQEiEKD2lkZW1wb3RlbmN5X2tleRgLIAEoCUIIukgFcgMYgAFCCQoHX2xpbWl0cyJBChFDcmVhdGVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXltZXNoLnYxLktleRIOCgZzZWNyZXQYAiABKAkiJwoNR2V0S2V5UmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASIuCg5HZXRLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXltZXNoLnYxLktleSLgAQoPTGlzdEtleXNSZXF1ZXN0Eh4KDHdvcmtzcGFjZV9pZBgBIAEoCUIIukgFcgMYgAESHgoMa2V5X3NwYWNlX2lkGAIgASgJQgi6SAVyAxiAARIhCg9vd25lcl9tZW1iZXJfaWQYAyABKAlCCLpIBXIDGIABEi8KBnN0YXR1cxgEIAEoDjIVLmtleW1lc2gudjEuS2V5U3RhdHVzQgi6SAWCAQIQARIbCglwYWdlX3NpemUYBSABKA1CCLpIBSoDGOgHEhwKCnBhZ2VfdG9rZW4YBiABKAlCCLpIBXIDGIAEIkoKEExpc3RLZXlzUmVzcG9uc2USHQoEa2V5cxgBIAMoCzIPLmtleW1lc2gudjEuS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKPAwoQVXBkYXRlS2V5UmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARIdCgRuYW1lGAIgASgJQgq6SAdyBRABGIABSACIAQESKwoGc2NvcGVzGAMgASgLMhYua2V5bWVzaC52MS5TdHJpbmdMaXN0SAGIAQESKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EikKBmxpbWl0cxgFIAEoCzIULmtleW1lc2gudjEuTGltaXRTZXRIAogBARIsChVyZWplY3Rpb25fd2ViaG9va191cmwYBiABKAlCCLpIBXIDGIAQSAOIAQESLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY2xlYXJfZXhwaXJ5GAggASgIEhQKDGNsZWFyX2xpbWl0cxgJIAEoCEIHCgVfbmFtZUIJCgdfc2NvcGVzQgkKB19saW1pdHNCGAoWX3JlamVjdGlvbl93ZWJob29rX3VybCIxChFVcGRhdGVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXltZXNoLnYxLktleSJkChBSb3RhdGVLZXlSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEiYKDWdyYWNlX3NlY29uZHMYAiABKARCCrpIBzIFGIDnhA9IAIgBAUIQCg5fZ3JhY2Vfc2Vjb25kcyJkChFSb3RhdGVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXltZXNoLnYxLktleRIOCgZzZWNyZXQYAiABKAkSIQoIcHJldmlvdXMYAyABKAsyDy5rZXltZXNoLnYxLktleSIqChBSZXZva2VLZXlSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIjEKEVJldm9rZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5IiwKEkFjdGl2YXRlS2V5UmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAASIzChNBY3RpdmF0ZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleW1lc2gudjEuS2V5IioKEERlbGV0ZUtleVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiEwoRRGVsZXRlS2V5UmVzcG9uc2UiSgoUQ3JlYXRlUm9vdEtleVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARiAARIYCgZzY29wZXMYAiADKAlCCLpIBZIBAggBIkUKFUNyZWF0ZVJvb3RLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXltZXNoLnYxLktleRIOCgZzZWNyZXQYAiABKAkicAoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIbCgl0YXJnZXRfaWQYASABKAlCCLpIBXIDGIABEhsKCXBhZ2Vfc2l6ZRgCIAEoDUIIukgFKgMY6AcSHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAQiWgoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USJgoGZXZlbnRzGAEgAygLMhYua2V5bWVzaC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKnAQoUTGlzdEFwcHJvdmFsc1JlcXVlc3QSHgoMd29ya3NwYWNlX2lkGAEgASgJQgi6SAVyAxiAARI0CgZzdGF0dXMYAiABKA4yGi5rZXltZXNoLnYxLkFwcHJvdmFsU3RhdHVzQgi6SAWCAQIQARIbCglwYWdlX3NpemUYAyABKA1CCLpIBSoDGOgHEhwKCnBhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIAEIlkKFUxpc3RBcHByb3ZhbHNSZXNwb25zZRInCglhcHByb3ZhbHMYASADKAsyFC5rZXltZXNoLnYxLkFwcHJvdmFsEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIsChJHZXRBcHByb3ZhbFJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiPQoTR2V0QXBwcm92YWxSZXNwb25zZRImCghhcHByb3ZhbBgBIAEoCzIULmtleW1lc2gudjEuQXBwcm92YWwiLwoVQXBwcm92ZVJlcXVlc3RSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIkAKFkFwcHJvdmVSZXF1ZXN0UmVzcG9uc2USJgoIYXBwcm92YWwYASABKAsyFC5rZXltZXNoLnYxLkFwcHJvdmFsIkoKFFJlamVjdFJlcXVlc3RSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEhoKBnJlYXNvbhgCIAEoCUIKukgHcgUQARjQDyI/ChVSZWplY3RSZXF1ZXN0UmVzcG9uc2USJgoIYXBwcm92YWwYASABKAsyFC5rZXltZXNoLnYxLkFwcHJvdmFsIiAKHkdldFdlYmhvb2tTaWduaW5nU2VjcmV0UmVxdWVzdCIxCh9HZXRXZWJob29rU2lnbmluZ1NlY3JldFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCTKeEgoIS2V5QWRtaW4SVwoOQ3JlYXRlS2V5U3BhY2USIS5rZXltZXNoLnYxLkNyZWF0ZUtleVNwYWNlUmVxdWVzdBoiLmtleW1lc2gudjEuQ3JlYXRlS2V5U3BhY2VSZXNwb25zZRJXCg5VcGRhdGVLZXlTcGFjZRIhLmtleW1lc2gudjEuVXBkYXRlS2V5U3BhY2VSZXF1ZXN0GiIua2V5bWVzaC52MS5VcGRhdGVLZXlTcGFjZVJlc3BvbnNlEk4KC0dldEtleVNwYWNlEh4ua2V5bWVzaC52MS5HZXRLZXlTcGFjZVJlcXVlc3QaHy5rZXltZXNoLnYxLkdldEtleVNwYWNlUmVzcG9uc2USVAoNTGlzdEtleVNwYWNlcxIgLmtleW1lc2gudjEuTGlzdEtleVNwYWNlc1JlcXVlc3QaIS5rZXltZXNoLnYxLkxpc3RLZXlTcGFjZXNSZXNwb25zZRJaCg9DcmVhdGVXb3Jrc3BhY2USIi5rZXltZXNoLnYxLkNyZWF0ZVdvcmtzcGFjZVJlcXVlc3QaIy5rZXltZXNoLnYxLkNyZWF0ZVdvcmtzcGFjZVJlc3BvbnNlEloKD1VwZGF0ZVdvcmtzcGFjZRIiLmtleW1lc2gudjEuVXBkYXRlV29ya3NwYWNlUmVxdWVzdBojLmtleW1lc2gudjEuVXBkYXRlV29ya3NwYWNlUmVzcG9uc2USUQoMR2V0V29ya3NwYWNlEh8ua2V5bWVzaC52MS5HZXRXb3Jrc3BhY2VSZXF1ZXN0GiAua2V5bWVzaC52MS5HZXRXb3Jrc3BhY2VSZXNwb25zZRJXCg5MaXN0V29ya3NwYWNlcxIhLmtleW1lc2gudjEuTGlzdFdvcmtzcGFjZXNSZXF1ZXN0GiIua2V5bWVzaC52MS5MaXN0V29ya3NwYWNlc1Jlc3BvbnNlEloKD0RlbGV0ZVdvcmtzcGFjZRIiLmtleW1lc2gudjEuRGVsZXRlV29ya3NwYWNlUmVxdWVzdBojLmtleW1lc2gudjEuRGVsZXRlV29ya3NwYWNlUmVzcG9uc2USSAoJQWRkTWVtYmVyEhwua2V5bWVzaC52MS5BZGRNZW1iZXJSZXF1ZXN0Gh0ua2V5bWVzaC52MS5BZGRNZW1iZXJSZXNwb25zZRJRCgxVcGRhdGVNZW1iZXISHy5rZXltZXNoLnYxLlVwZGF0ZU1lbWJlclJlcXVlc3QaIC5rZXltZXNoLnYxLlVwZGF0ZU1lbWJlclJlc3BvbnNlEkgKCUdldE1lbWJlchIcLmtleW1lc2gudjEuR2V0TWVtYmVyUmVxdWVzdBodLmtleW1lc2gudjEuR2V0TWVtYmVyUmVzcG9uc2USTgoLTGlzdE1lbWJlcnMSHi5rZXltZXNoLnYxLkxpc3RNZW1iZXJzUmVxdWVzdBofLmtleW1lc2gudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJICglDcmVhdGVLZXkSHC5rZXltZXNoLnYxLkNyZWF0ZUtleVJlcXVlc3QaHS5rZXltZXNoLnYxLkNyZWF0ZUtleVJlc3BvbnNlEj8KBkdldEtleRIZLmtleW1lc2gudjEuR2V0S2V5UmVxdWVzdBoaLmtleW1lc2gudjEuR2V0S2V5UmVzcG9uc2USRQoITGlzdEtleXMSGy5rZXltZXNoLnYxLkxpc3RLZXlzUmVxdWVzdBocLmtleW1lc2gudjEuTGlzdEtleXNSZXNwb25zZRJICglVcGRhdGVLZXkSHC5rZXltZXNoLnYxLlVwZGF0ZUtleVJlcXVlc3QaHS5rZXltZXNoLnYxLlVwZGF0ZUtleVJlc3BvbnNlEkgKCVJvdGF0ZUtleRIcLmtleW1lc2gudjEuUm90YXRlS2V5UmVxdWVzdBodLmtleW1lc2gudjEuUm90YXRlS2V5UmVzcG9uc2USSAoJUmV2b2tlS2V5Ehwua2V5bWVzaC52MS5SZXZva2VLZXlSZXF1ZXN0Gh0ua2V5bWVzaC52MS5SZXZva2VLZXlSZXNwb25zZRJOCgtBY3RpdmF0ZUtleRIeLmtleW1lc2gudjEuQWN0aXZhdGVLZXlSZXF1ZXN0Gh8ua2V5bWVzaC52MS5BY3RpdmF0ZUtleVJlc3BvbnNlEkgKCURlbGV0ZUtleRIcLmtleW1lc2gudjEuRGVsZXRlS2V5UmVxdWVzdBodLmtleW1lc2gudjEuRGVsZXRlS2V5UmVzcG9uc2USVAoNTGlzdEFwcHJvdmFscxIgLmtleW1lc2gudjEuTGlzdEFwcHJvdmFsc1JlcXVlc3QaIS5rZXltZXNoLnYxLkxpc3RBcHByb3ZhbHNSZXNwb25zZRJOCgtHZXRBcHByb3ZhbBIeLmtleW1lc2gudjEuR2V0QXBwcm92YWxSZXF1ZXN0Gh8ua2V5bWVzaC52MS5HZXRBcHByb3ZhbFJlc3BvbnNlElcKDkFwcHJvdmVSZXF1ZXN0EiEua2V5bWVzaC52MS5BcHByb3ZlUmVxdWVzdFJlcXVlc3QaIi5rZXltZXNoLnYxLkFwcHJvdmVSZXF1ZXN0UmVzcG9uc2USVAoNUmVqZWN0UmVxdWVzdBIgLmtleW1lc2gudjEuUmVqZWN0UmVxdWVzdFJlcXVlc3QaIS5rZXltZXNoLnYxLlJlamVjdFJlcXVlc3RSZXNwb25zZRJyChdHZXRXZWJob29rU2lnbmluZ1NlY3JldBIqLmtleW1lc2gudjEuR2V0V2ViaG9va1NpZ25pbmdTZWNyZXRSZXF1ZXN0Gisua2V5bWVzaC52MS5HZXRXZWJob29rU2lnbmluZ1NlY3JldFJlc3BvbnNlElQKDUNyZWF0ZVJvb3RLZXkSIC5rZXltZXNoLnYxLkNyZWF0ZVJvb3RLZXlSZXF1ZXN0GiEua2V5bWVzaC52MS5DcmVhdGVSb290S2V5UmVzcG9uc2USWgoPTGlzdEF1ZGl0RXZlbnRzEiIua2V5bWVzaC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiMua2V5bWVzaC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_struct, file_google_protobuf_timestamp, file_keymesh_v1_types]);
 
 /**
  * @generated from message keymesh.v1.CreateKeySpaceRequest
@@ -579,6 +579,64 @@ export const ListWorkspacesResponseSchema: GenMessage<ListWorkspacesResponse> = 
   messageDesc(file_keymesh_v1_admin, 17);
 
 /**
+ * @generated from message keymesh.v1.DeleteWorkspaceRequest
+ */
+export type DeleteWorkspaceRequest = Message<"keymesh.v1.DeleteWorkspaceRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Also delete the workspace while it has active keys: they are revoked and deleted in the same transaction.
+   *
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message keymesh.v1.DeleteWorkspaceRequest.
+ * Use `create(DeleteWorkspaceRequestSchema)` to create a new message.
+ */
+export const DeleteWorkspaceRequestSchema: GenMessage<DeleteWorkspaceRequest> = /*@__PURE__*/
+  messageDesc(file_keymesh_v1_admin, 18);
+
+/**
+ * @generated from message keymesh.v1.DeleteWorkspaceResponse
+ */
+export type DeleteWorkspaceResponse = Message<"keymesh.v1.DeleteWorkspaceResponse"> & {
+  /**
+   * How many keys were deleted with the workspace, and how many of those were active until this call.
+   *
+   * @generated from field: uint32 deleted_keys = 1;
+   */
+  deletedKeys: number;
+
+  /**
+   * @generated from field: uint32 revoked_keys = 2;
+   */
+  revokedKeys: number;
+
+  /**
+   * @generated from field: uint32 deleted_members = 3;
+   */
+  deletedMembers: number;
+
+  /**
+   * @generated from field: uint32 deleted_approvals = 4;
+   */
+  deletedApprovals: number;
+};
+
+/**
+ * Describes the message keymesh.v1.DeleteWorkspaceResponse.
+ * Use `create(DeleteWorkspaceResponseSchema)` to create a new message.
+ */
+export const DeleteWorkspaceResponseSchema: GenMessage<DeleteWorkspaceResponse> = /*@__PURE__*/
+  messageDesc(file_keymesh_v1_admin, 19);
+
+/**
  * @generated from message keymesh.v1.AddMemberRequest
  */
 export type AddMemberRequest = Message<"keymesh.v1.AddMemberRequest"> & {
@@ -610,7 +668,7 @@ export type AddMemberRequest = Message<"keymesh.v1.AddMemberRequest"> & {
  * Use `create(AddMemberRequestSchema)` to create a new message.
  */
 export const AddMemberRequestSchema: GenMessage<AddMemberRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 18);
+  messageDesc(file_keymesh_v1_admin, 20);
 
 /**
  * @generated from message keymesh.v1.AddMemberResponse
@@ -627,7 +685,7 @@ export type AddMemberResponse = Message<"keymesh.v1.AddMemberResponse"> & {
  * Use `create(AddMemberResponseSchema)` to create a new message.
  */
 export const AddMemberResponseSchema: GenMessage<AddMemberResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 19);
+  messageDesc(file_keymesh_v1_admin, 21);
 
 /**
  * @generated from message keymesh.v1.UpdateMemberRequest
@@ -656,7 +714,7 @@ export type UpdateMemberRequest = Message<"keymesh.v1.UpdateMemberRequest"> & {
  * Use `create(UpdateMemberRequestSchema)` to create a new message.
  */
 export const UpdateMemberRequestSchema: GenMessage<UpdateMemberRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 20);
+  messageDesc(file_keymesh_v1_admin, 22);
 
 /**
  * @generated from message keymesh.v1.UpdateMemberResponse
@@ -673,7 +731,41 @@ export type UpdateMemberResponse = Message<"keymesh.v1.UpdateMemberResponse"> & 
  * Use `create(UpdateMemberResponseSchema)` to create a new message.
  */
 export const UpdateMemberResponseSchema: GenMessage<UpdateMemberResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 21);
+  messageDesc(file_keymesh_v1_admin, 23);
+
+/**
+ * @generated from message keymesh.v1.GetMemberRequest
+ */
+export type GetMemberRequest = Message<"keymesh.v1.GetMemberRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message keymesh.v1.GetMemberRequest.
+ * Use `create(GetMemberRequestSchema)` to create a new message.
+ */
+export const GetMemberRequestSchema: GenMessage<GetMemberRequest> = /*@__PURE__*/
+  messageDesc(file_keymesh_v1_admin, 24);
+
+/**
+ * @generated from message keymesh.v1.GetMemberResponse
+ */
+export type GetMemberResponse = Message<"keymesh.v1.GetMemberResponse"> & {
+  /**
+   * @generated from field: keymesh.v1.Member member = 1;
+   */
+  member?: Member | undefined;
+};
+
+/**
+ * Describes the message keymesh.v1.GetMemberResponse.
+ * Use `create(GetMemberResponseSchema)` to create a new message.
+ */
+export const GetMemberResponseSchema: GenMessage<GetMemberResponse> = /*@__PURE__*/
+  messageDesc(file_keymesh_v1_admin, 25);
 
 /**
  * @generated from message keymesh.v1.ListMembersRequest
@@ -690,7 +782,7 @@ export type ListMembersRequest = Message<"keymesh.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 22);
+  messageDesc(file_keymesh_v1_admin, 26);
 
 /**
  * @generated from message keymesh.v1.ListMembersResponse
@@ -707,7 +799,7 @@ export type ListMembersResponse = Message<"keymesh.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 23);
+  messageDesc(file_keymesh_v1_admin, 27);
 
 /**
  * @generated from message keymesh.v1.CreateKeyRequest
@@ -781,7 +873,7 @@ export type CreateKeyRequest = Message<"keymesh.v1.CreateKeyRequest"> & {
  * Use `create(CreateKeyRequestSchema)` to create a new message.
  */
 export const CreateKeyRequestSchema: GenMessage<CreateKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 24);
+  messageDesc(file_keymesh_v1_admin, 28);
 
 /**
  * @generated from message keymesh.v1.CreateKeyResponse
@@ -805,7 +897,7 @@ export type CreateKeyResponse = Message<"keymesh.v1.CreateKeyResponse"> & {
  * Use `create(CreateKeyResponseSchema)` to create a new message.
  */
 export const CreateKeyResponseSchema: GenMessage<CreateKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 25);
+  messageDesc(file_keymesh_v1_admin, 29);
 
 /**
  * @generated from message keymesh.v1.GetKeyRequest
@@ -822,7 +914,7 @@ export type GetKeyRequest = Message<"keymesh.v1.GetKeyRequest"> & {
  * Use `create(GetKeyRequestSchema)` to create a new message.
  */
 export const GetKeyRequestSchema: GenMessage<GetKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 26);
+  messageDesc(file_keymesh_v1_admin, 30);
 
 /**
  * @generated from message keymesh.v1.GetKeyResponse
@@ -839,7 +931,7 @@ export type GetKeyResponse = Message<"keymesh.v1.GetKeyResponse"> & {
  * Use `create(GetKeyResponseSchema)` to create a new message.
  */
 export const GetKeyResponseSchema: GenMessage<GetKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 27);
+  messageDesc(file_keymesh_v1_admin, 31);
 
 /**
  * @generated from message keymesh.v1.ListKeysRequest
@@ -881,7 +973,7 @@ export type ListKeysRequest = Message<"keymesh.v1.ListKeysRequest"> & {
  * Use `create(ListKeysRequestSchema)` to create a new message.
  */
 export const ListKeysRequestSchema: GenMessage<ListKeysRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 28);
+  messageDesc(file_keymesh_v1_admin, 32);
 
 /**
  * @generated from message keymesh.v1.ListKeysResponse
@@ -903,7 +995,7 @@ export type ListKeysResponse = Message<"keymesh.v1.ListKeysResponse"> & {
  * Use `create(ListKeysResponseSchema)` to create a new message.
  */
 export const ListKeysResponseSchema: GenMessage<ListKeysResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 29);
+  messageDesc(file_keymesh_v1_admin, 33);
 
 /**
  * @generated from message keymesh.v1.UpdateKeyRequest
@@ -966,7 +1058,7 @@ export type UpdateKeyRequest = Message<"keymesh.v1.UpdateKeyRequest"> & {
  * Use `create(UpdateKeyRequestSchema)` to create a new message.
  */
 export const UpdateKeyRequestSchema: GenMessage<UpdateKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 30);
+  messageDesc(file_keymesh_v1_admin, 34);
 
 /**
  * @generated from message keymesh.v1.UpdateKeyResponse
@@ -983,7 +1075,7 @@ export type UpdateKeyResponse = Message<"keymesh.v1.UpdateKeyResponse"> & {
  * Use `create(UpdateKeyResponseSchema)` to create a new message.
  */
 export const UpdateKeyResponseSchema: GenMessage<UpdateKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 31);
+  messageDesc(file_keymesh_v1_admin, 35);
 
 /**
  * @generated from message keymesh.v1.RotateKeyRequest
@@ -1007,7 +1099,7 @@ export type RotateKeyRequest = Message<"keymesh.v1.RotateKeyRequest"> & {
  * Use `create(RotateKeyRequestSchema)` to create a new message.
  */
 export const RotateKeyRequestSchema: GenMessage<RotateKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 32);
+  messageDesc(file_keymesh_v1_admin, 36);
 
 /**
  * @generated from message keymesh.v1.RotateKeyResponse
@@ -1034,7 +1126,7 @@ export type RotateKeyResponse = Message<"keymesh.v1.RotateKeyResponse"> & {
  * Use `create(RotateKeyResponseSchema)` to create a new message.
  */
 export const RotateKeyResponseSchema: GenMessage<RotateKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 33);
+  messageDesc(file_keymesh_v1_admin, 37);
 
 /**
  * @generated from message keymesh.v1.RevokeKeyRequest
@@ -1051,7 +1143,7 @@ export type RevokeKeyRequest = Message<"keymesh.v1.RevokeKeyRequest"> & {
  * Use `create(RevokeKeyRequestSchema)` to create a new message.
  */
 export const RevokeKeyRequestSchema: GenMessage<RevokeKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 34);
+  messageDesc(file_keymesh_v1_admin, 38);
 
 /**
  * @generated from message keymesh.v1.RevokeKeyResponse
@@ -1068,7 +1160,7 @@ export type RevokeKeyResponse = Message<"keymesh.v1.RevokeKeyResponse"> & {
  * Use `create(RevokeKeyResponseSchema)` to create a new message.
  */
 export const RevokeKeyResponseSchema: GenMessage<RevokeKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 35);
+  messageDesc(file_keymesh_v1_admin, 39);
 
 /**
  * @generated from message keymesh.v1.ActivateKeyRequest
@@ -1085,7 +1177,7 @@ export type ActivateKeyRequest = Message<"keymesh.v1.ActivateKeyRequest"> & {
  * Use `create(ActivateKeyRequestSchema)` to create a new message.
  */
 export const ActivateKeyRequestSchema: GenMessage<ActivateKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 36);
+  messageDesc(file_keymesh_v1_admin, 40);
 
 /**
  * @generated from message keymesh.v1.ActivateKeyResponse
@@ -1102,7 +1194,7 @@ export type ActivateKeyResponse = Message<"keymesh.v1.ActivateKeyResponse"> & {
  * Use `create(ActivateKeyResponseSchema)` to create a new message.
  */
 export const ActivateKeyResponseSchema: GenMessage<ActivateKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 37);
+  messageDesc(file_keymesh_v1_admin, 41);
 
 /**
  * @generated from message keymesh.v1.DeleteKeyRequest
@@ -1119,7 +1211,7 @@ export type DeleteKeyRequest = Message<"keymesh.v1.DeleteKeyRequest"> & {
  * Use `create(DeleteKeyRequestSchema)` to create a new message.
  */
 export const DeleteKeyRequestSchema: GenMessage<DeleteKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 38);
+  messageDesc(file_keymesh_v1_admin, 42);
 
 /**
  * @generated from message keymesh.v1.DeleteKeyResponse
@@ -1132,7 +1224,7 @@ export type DeleteKeyResponse = Message<"keymesh.v1.DeleteKeyResponse"> & {
  * Use `create(DeleteKeyResponseSchema)` to create a new message.
  */
 export const DeleteKeyResponseSchema: GenMessage<DeleteKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 39);
+  messageDesc(file_keymesh_v1_admin, 43);
 
 /**
  * @generated from message keymesh.v1.CreateRootKeyRequest
@@ -1156,7 +1248,7 @@ export type CreateRootKeyRequest = Message<"keymesh.v1.CreateRootKeyRequest"> & 
  * Use `create(CreateRootKeyRequestSchema)` to create a new message.
  */
 export const CreateRootKeyRequestSchema: GenMessage<CreateRootKeyRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 40);
+  messageDesc(file_keymesh_v1_admin, 44);
 
 /**
  * @generated from message keymesh.v1.CreateRootKeyResponse
@@ -1178,7 +1270,7 @@ export type CreateRootKeyResponse = Message<"keymesh.v1.CreateRootKeyResponse"> 
  * Use `create(CreateRootKeyResponseSchema)` to create a new message.
  */
 export const CreateRootKeyResponseSchema: GenMessage<CreateRootKeyResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 41);
+  messageDesc(file_keymesh_v1_admin, 45);
 
 /**
  * @generated from message keymesh.v1.ListAuditEventsRequest
@@ -1205,7 +1297,7 @@ export type ListAuditEventsRequest = Message<"keymesh.v1.ListAuditEventsRequest"
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 42);
+  messageDesc(file_keymesh_v1_admin, 46);
 
 /**
  * @generated from message keymesh.v1.ListAuditEventsResponse
@@ -1227,7 +1319,7 @@ export type ListAuditEventsResponse = Message<"keymesh.v1.ListAuditEventsRespons
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 43);
+  messageDesc(file_keymesh_v1_admin, 47);
 
 /**
  * @generated from message keymesh.v1.ListApprovalsRequest
@@ -1259,7 +1351,7 @@ export type ListApprovalsRequest = Message<"keymesh.v1.ListApprovalsRequest"> & 
  * Use `create(ListApprovalsRequestSchema)` to create a new message.
  */
 export const ListApprovalsRequestSchema: GenMessage<ListApprovalsRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 44);
+  messageDesc(file_keymesh_v1_admin, 48);
 
 /**
  * @generated from message keymesh.v1.ListApprovalsResponse
@@ -1281,7 +1373,41 @@ export type ListApprovalsResponse = Message<"keymesh.v1.ListApprovalsResponse"> 
  * Use `create(ListApprovalsResponseSchema)` to create a new message.
  */
 export const ListApprovalsResponseSchema: GenMessage<ListApprovalsResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 45);
+  messageDesc(file_keymesh_v1_admin, 49);
+
+/**
+ * @generated from message keymesh.v1.GetApprovalRequest
+ */
+export type GetApprovalRequest = Message<"keymesh.v1.GetApprovalRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message keymesh.v1.GetApprovalRequest.
+ * Use `create(GetApprovalRequestSchema)` to create a new message.
+ */
+export const GetApprovalRequestSchema: GenMessage<GetApprovalRequest> = /*@__PURE__*/
+  messageDesc(file_keymesh_v1_admin, 50);
+
+/**
+ * @generated from message keymesh.v1.GetApprovalResponse
+ */
+export type GetApprovalResponse = Message<"keymesh.v1.GetApprovalResponse"> & {
+  /**
+   * @generated from field: keymesh.v1.Approval approval = 1;
+   */
+  approval?: Approval | undefined;
+};
+
+/**
+ * Describes the message keymesh.v1.GetApprovalResponse.
+ * Use `create(GetApprovalResponseSchema)` to create a new message.
+ */
+export const GetApprovalResponseSchema: GenMessage<GetApprovalResponse> = /*@__PURE__*/
+  messageDesc(file_keymesh_v1_admin, 51);
 
 /**
  * @generated from message keymesh.v1.ApproveRequestRequest
@@ -1298,7 +1424,7 @@ export type ApproveRequestRequest = Message<"keymesh.v1.ApproveRequestRequest"> 
  * Use `create(ApproveRequestRequestSchema)` to create a new message.
  */
 export const ApproveRequestRequestSchema: GenMessage<ApproveRequestRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 46);
+  messageDesc(file_keymesh_v1_admin, 52);
 
 /**
  * @generated from message keymesh.v1.ApproveRequestResponse
@@ -1315,7 +1441,7 @@ export type ApproveRequestResponse = Message<"keymesh.v1.ApproveRequestResponse"
  * Use `create(ApproveRequestResponseSchema)` to create a new message.
  */
 export const ApproveRequestResponseSchema: GenMessage<ApproveRequestResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 47);
+  messageDesc(file_keymesh_v1_admin, 53);
 
 /**
  * @generated from message keymesh.v1.RejectRequestRequest
@@ -1337,7 +1463,7 @@ export type RejectRequestRequest = Message<"keymesh.v1.RejectRequestRequest"> & 
  * Use `create(RejectRequestRequestSchema)` to create a new message.
  */
 export const RejectRequestRequestSchema: GenMessage<RejectRequestRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 48);
+  messageDesc(file_keymesh_v1_admin, 54);
 
 /**
  * @generated from message keymesh.v1.RejectRequestResponse
@@ -1354,7 +1480,7 @@ export type RejectRequestResponse = Message<"keymesh.v1.RejectRequestResponse"> 
  * Use `create(RejectRequestResponseSchema)` to create a new message.
  */
 export const RejectRequestResponseSchema: GenMessage<RejectRequestResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 49);
+  messageDesc(file_keymesh_v1_admin, 55);
 
 /**
  * @generated from message keymesh.v1.GetWebhookSigningSecretRequest
@@ -1367,7 +1493,7 @@ export type GetWebhookSigningSecretRequest = Message<"keymesh.v1.GetWebhookSigni
  * Use `create(GetWebhookSigningSecretRequestSchema)` to create a new message.
  */
 export const GetWebhookSigningSecretRequestSchema: GenMessage<GetWebhookSigningSecretRequest> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 50);
+  messageDesc(file_keymesh_v1_admin, 56);
 
 /**
  * @generated from message keymesh.v1.GetWebhookSigningSecretResponse
@@ -1384,7 +1510,7 @@ export type GetWebhookSigningSecretResponse = Message<"keymesh.v1.GetWebhookSign
  * Use `create(GetWebhookSigningSecretResponseSchema)` to create a new message.
  */
 export const GetWebhookSigningSecretResponseSchema: GenMessage<GetWebhookSigningSecretResponse> = /*@__PURE__*/
-  messageDesc(file_keymesh_v1_admin, 51);
+  messageDesc(file_keymesh_v1_admin, 57);
 
 /**
  * Operators manage workspaces, key spaces, members and keys. Every call needs a root key.
@@ -1463,6 +1589,17 @@ export const KeyAdmin: GenService<{
     output: typeof ListWorkspacesResponseSchema;
   },
   /**
+   * Deletes a workspace with its members, keys, usage and approvals; the audit log keeps their history. Refused
+   * with FAILED_PRECONDITION while the workspace has an active key, unless `force` revokes and deletes those too.
+   *
+   * @generated from rpc keymesh.v1.KeyAdmin.DeleteWorkspace
+   */
+  deleteWorkspace: {
+    methodKind: "unary";
+    input: typeof DeleteWorkspaceRequestSchema;
+    output: typeof DeleteWorkspaceResponseSchema;
+  },
+  /**
    * @generated from rpc keymesh.v1.KeyAdmin.AddMember
    */
   addMember: {
@@ -1477,6 +1614,14 @@ export const KeyAdmin: GenService<{
     methodKind: "unary";
     input: typeof UpdateMemberRequestSchema;
     output: typeof UpdateMemberResponseSchema;
+  },
+  /**
+   * @generated from rpc keymesh.v1.KeyAdmin.GetMember
+   */
+  getMember: {
+    methodKind: "unary";
+    input: typeof GetMemberRequestSchema;
+    output: typeof GetMemberResponseSchema;
   },
   /**
    * @generated from rpc keymesh.v1.KeyAdmin.ListMembers
@@ -1559,6 +1704,16 @@ export const KeyAdmin: GenService<{
     methodKind: "unary";
     input: typeof ListApprovalsRequestSchema;
     output: typeof ListApprovalsResponseSchema;
+  },
+  /**
+   * One approval with the queued request's headers and body.
+   *
+   * @generated from rpc keymesh.v1.KeyAdmin.GetApproval
+   */
+  getApproval: {
+    methodKind: "unary";
+    input: typeof GetApprovalRequestSchema;
+    output: typeof GetApprovalResponseSchema;
   },
   /**
    * @generated from rpc keymesh.v1.KeyAdmin.ApproveRequest

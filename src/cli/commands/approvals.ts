@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Approval, ApprovalSchema, ApprovalStatus } from "../../../gen/keymesh/v1/types_pb.js";
 import type { KeyAdminClient } from "../../client/index.js";
 import type { CommandContext } from "../context.js";
-import { CliError, EXIT, usageError } from "../errors.js";
+import { EXIT, usageError } from "../errors.js";
 import { listAll, parseDuration, parseEnum } from "../parse.js";
 import type { Register } from "../program.js";
 import { approvalView, protoJson, short } from "../views.js";
@@ -23,18 +23,6 @@ function fetchApprovals(
     const res = await admin.listApprovals({ workspaceId, status, pageSize: 500, pageToken });
     return { items: res.approvals, next: res.nextPageToken };
   });
-}
-
-/** There is no GetApproval call: the approval is found by listing, which the server keeps short by expiring them. */
-async function findApproval(ctx: CommandContext, id: string): Promise<Approval> {
-  const all = await fetchApprovals(ctx.admin(), "", ApprovalStatus.UNSPECIFIED);
-  const found = all.find((a) => a.id === id);
-  if (!found)
-    throw new CliError(
-      `approval ${JSON.stringify(id)} not found. List them with \`keymesh approvals list\`.`,
-      EXIT.notFound,
-    );
-  return found;
 }
 
 /**
@@ -104,7 +92,8 @@ export const registerApprovals: Register = (program, action) => {
     .argument("<id>")
     .action(
       action(async (ctx, [id]) => {
-        ctx.print.one(await findApproval(ctx, id as string), approvalView);
+        const { approval } = await ctx.admin().getApproval({ id: id as string });
+        ctx.print.one(approval!, approvalView);
         return EXIT.ok;
       }),
     );

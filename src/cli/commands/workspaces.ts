@@ -1,11 +1,13 @@
 import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type LimitSet,
   LimitSetSchema,
   MemberStatus,
   WorkspaceStatus,
 } from "../../../gen/keymesh/v1/types_pb.js";
-import { EXIT, usageError } from "../errors.js";
+import type { CommandContext } from "../context.js";
+import { CliError, EXIT, usageError } from "../errors.js";
 import { collectRaw, listAll, parseEnum, parseLimit } from "../parse.js";
 import type { Register } from "../program.js";
 import { memberView, workspaceView } from "../views.js";
@@ -38,6 +40,21 @@ interface WorkspaceFlags {
   clearKeyLimits?: boolean;
   clearWorkspaceLimits?: boolean;
   limit?: string;
+}
+
+/** Deletes a workspace, turning a refusal over working keys into the two ways forward. */
+async function deleteWorkspace(ctx: CommandContext, id: string, force: boolean) {
+  try {
+    return await ctx.admin().deleteWorkspace({ id, force });
+  } catch (error) {
+    if (error instanceof ConnectError && error.code === Code.FailedPrecondition && !force) {
+      throw new CliError(
+        `keymesh refused: ${error.rawMessage}. \`keymesh keys list --workspace ${id} --status active\` lists ` +
+          "them and `keymesh keys revoke ID…` revokes them; --force deletes them with the workspace.",
+      );
+    }
+    throw error;
+  }
 }
 
 const LIMIT_HELP = "NAME=CAPACITY/PERIOD such as minute=600/60s, repeatable; none for no limits";
@@ -135,6 +152,35 @@ export const registerWorkspaces: Register = (program, action) => {
       }),
     );
 
+  ws.command("delete")
+    .description("delete a workspace with its members, keys and approvals; the audit log keeps their history")
+    .argument("<id>")
+    .option("--yes", "confirm: deleting cannot be undone")
+    .option("--force", "also while keys still work: revoke and delete them with the workspace")
+    .action(
+      action<{ yes?: boolean; force?: boolean }>(async (ctx, [id], o) => {
+        if (!o.yes)
+          throw usageError(
+            "deleting a workspace cannot be undone; add --yes to confirm (or stop its keys with " +
+              `\`keymesh workspaces update ${id} --status disabled\` instead)`,
+          );
+        const res = await deleteWorkspace(ctx, id as string, o.force ?? false);
+        const summary = {
+          id: id as string,
+          deletedKeys: res.deletedKeys,
+          revokedKeys: res.revokedKeys,
+          deletedMembers: res.deletedMembers,
+          deletedApprovals: res.deletedApprovals,
+        };
+        if (ctx.print.format === "json" || ctx.print.format === "yaml") ctx.print.document(summary);
+        ctx.print.note(
+          `deleted workspace ${id}: ${res.deletedKeys} key(s), ${res.revokedKeys} of them active until now, ` +
+            `${res.deletedMembers} member(s), ${res.deletedApprovals} approval(s)`,
+        );
+        return EXIT.ok;
+      }),
+    );
+
   const members = program.command("members").alias("member").description("members of a workspace");
   members
     .command("add")
@@ -166,6 +212,17 @@ export const registerWorkspaces: Register = (program, action) => {
       action<{ workspace: string }>(async (ctx, _args, o) => {
         const res = await ctx.admin().listMembers({ workspaceId: o.workspace });
         ctx.print.list(res.members, memberView);
+        return EXIT.ok;
+      }),
+    );
+  members
+    .command("get")
+    .description("show a member")
+    .argument("<id>")
+    .action(
+      action(async (ctx, [id]) => {
+        const { member } = await ctx.admin().getMember({ id: id as string });
+        ctx.print.one(member!, memberView);
         return EXIT.ok;
       }),
     );

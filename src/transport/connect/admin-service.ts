@@ -94,6 +94,9 @@ function implementation({ admin: s, approvals }: AdminDeps): Impl {
       const { workspaces, nextPageToken } = await s.workspaces.list(actor(ctx), req.pageSize, req.pageToken);
       return { workspaces: workspaces.map(m.workspaceToProto), nextPageToken };
     },
+    async deleteWorkspace(req, ctx) {
+      return s.workspaces.delete(actor(ctx), req.id, { force: req.force });
+    },
     async addMember(req, ctx) {
       const member = await s.workspaces.addMember(actor(ctx), {
         workspaceId: req.workspaceId,
@@ -112,6 +115,9 @@ function implementation({ admin: s, approvals }: AdminDeps): Impl {
             : "closed";
       const member = await s.workspaces.updateMember(actor(ctx), req.id, { role: req.role, status });
       return { member: m.memberToProto(member) };
+    },
+    async getMember(req, ctx) {
+      return { member: m.memberToProto(await s.workspaces.getMember(actor(ctx), req.id)) };
     },
     async listMembers(req, ctx) {
       return { members: (await s.workspaces.listMembers(actor(ctx), req.workspaceId)).map(m.memberToProto) };
@@ -180,6 +186,9 @@ function implementation({ admin: s, approvals }: AdminDeps): Impl {
         pageToken: req.pageToken,
       });
       return { approvals: page.approvals.map(m.approvalToProto), nextPageToken: page.nextPageToken };
+    },
+    async getApproval(req, ctx) {
+      return { approval: m.approvalToProto(await approvals.get(actor(ctx), req.id)) };
     },
     async approveRequest(req, ctx) {
       return { approval: m.approvalToProto(await approvals.approve(actor(ctx), req.id)) };
