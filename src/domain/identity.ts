@@ -1,12 +1,13 @@
 import { memoPerEntry } from "./entry-memo.js";
-import type { Identity } from "./verdict.js";
+import { type Identity, type IdentityFields, identityFingerprint } from "./verdict.js";
 
-// One identity object serves every Check of an entry: it saves building it per request, and lets transports keep
-// what they derive from it (encoded headers) per identity.
-/** The identity an allowed request of `entry` carries: the same frozen object for as long as the entry is unchanged. */
+/**
+ * The identity an allowed request of `entry` carries: one frozen object, with its fingerprint, for as long as the
+ * entry is unchanged, so neither is rebuilt per Check.
+ */
 export const identityOf = memoPerEntry((entry): Identity => {
   const { key, workspace } = entry;
-  return Object.freeze({
+  const fields: IdentityFields = {
     keyId: key.id,
     keySpaceId: key.keySpaceId,
     workspaceId: workspace.id,
@@ -17,5 +18,6 @@ export const identityOf = memoPerEntry((entry): Identity => {
     scopes: Object.freeze([...key.scopes]) as string[],
     name: key.name,
     metadata: key.metadata,
-  });
+  };
+  return Object.freeze({ ...fields, fingerprint: identityFingerprint(fields) });
 });

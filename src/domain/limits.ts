@@ -2,7 +2,7 @@ import { memoPerEntry } from "./entry-memo.js";
 import type { KeyEntry } from "./key-entry.js";
 import type { Bucket, LimitResult, RateLimiter } from "./ports.js";
 import type { KeySpace } from "./types.js";
-import type { LimitStatus, Verdict } from "./verdict.js";
+import { denialFingerprint, type LimitStatus, type Verdict } from "./verdict.js";
 
 // Key spaces, like entries, are replaced rather than changed, so buckets are built once per pair rather than per
 // Check (two template strings and objects per bucket per request otherwise). Frozen through and through, so
@@ -26,6 +26,10 @@ export function bucketsFor(entry: KeyEntry, space: KeySpace): Bucket[] {
     ),
   ];
 }
+
+// Every 429 carries the same reason and message, so its fingerprint is computed once.
+const RATE_LIMITED_MESSAGE = "rate limit exceeded";
+const RATE_LIMITED_FINGERPRINT = denialFingerprint({ reason: "rate_limited", message: RATE_LIMITED_MESSAGE });
 
 /** The buckets' statuses once charged, or the denial when one is empty or the limiter fails closed. */
 export type LimitOutcome = { kind: "ok"; limits: LimitStatus[] } | Extract<Verdict, { kind: "deny" }>;
@@ -57,7 +61,13 @@ export function applyLimits(
     (result): LimitOutcome =>
       result.allowed
         ? { kind: "ok", limits: result.statuses }
-        : { kind: "deny", reason: "rate_limited", message: "rate limit exceeded", limits: result.statuses },
+        : {
+            kind: "deny",
+            reason: "rate_limited",
+            message: RATE_LIMITED_MESSAGE,
+            limits: result.statuses,
+            fingerprint: RATE_LIMITED_FINGERPRINT,
+          },
     (error: unknown) => limiterFailed(o, error, warnings),
   );
 }

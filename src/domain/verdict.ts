@@ -11,6 +11,12 @@ export interface Identity {
   scopes: string[];
   name: string;
   metadata: Record<string, unknown>;
+  /**
+   * Names the fields above that say who is calling (every field but the descriptive `name` and `metadata`): see
+   * identityFingerprint. Computed where the identity is built, so what is derived from an identity can be keyed by
+   * it without rebuilding the string per request.
+   */
+  fingerprint: string;
 }
 
 /** The state of one rate-limit bucket after a request. */
@@ -73,6 +79,11 @@ export type Verdict =
        * no key space was resolved.
        */
       credentialSources?: readonly CredentialSource[];
+      /**
+       * denialFingerprint of this denial, set on denials built once and answered many times; one-off denials leave
+       * it out.
+       */
+      fingerprint?: string;
     }
   | {
       /** A backend failed; the failure policy decides between a 503 denial and a transport error. */
@@ -83,4 +94,40 @@ export type Verdict =
 /** The verdict for a failure while deciding: the error's message (never its stack), or the thrown value as text. */
 export function errorVerdict(error: unknown): Verdict {
   return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+}
+
+/** The identity fields a fingerprint names. */
+export type IdentityFields = Omit<Identity, "fingerprint">;
+
+/**
+ * A string that two identities share exactly when their key, key space, workspace, owner type, owner, acting member
+ * and scopes (in order) are equal. Each part is length-prefixed, so no choice of values makes two differ only in
+ * where one part ends.
+ */
+export function identityFingerprint(identity: IdentityFields): string {
+  let out = `identity ${part(identity.keyId)}${part(identity.keySpaceId)}${part(identity.workspaceId)}`;
+  out += `${part(identity.ownerType)}${part(identity.ownerMemberId)}${part(identity.actingMemberId)}`;
+  out += `${identity.scopes.length}#`;
+  for (const scope of identity.scopes) out += part(scope);
+  return out;
+}
+
+/**
+ * A string that two denials share exactly when their reason, message, credential sources and approval ticket are
+ * equal; the limits, which change per request, are left out.
+ */
+export function denialFingerprint(
+  denial: Pick<Extract<Verdict, { kind: "deny" }>, "reason" | "message" | "credentialSources" | "approval">,
+): string {
+  let out = `deny ${part(denial.reason)}${part(denial.message)}`;
+  const sources = denial.credentialSources;
+  out += sources ? `${sources.length}#` : "-#";
+  for (const source of sources ?? [])
+    out += source.kind === "header" ? `${part(source.kind)}${part(source.header)}` : part(source.kind);
+  const approval = denial.approval;
+  return approval ? `${out}a${part(approval.id)}${part(approval.status)}` : out;
+}
+
+function part(text: string): string {
+  return `${text.length}:${text}`;
 }

@@ -8,6 +8,7 @@ import type { KeyEntry } from "../../src/domain/key-entry.js";
 import { mintKey } from "../../src/domain/key-format.js";
 import type { RateLimiter } from "../../src/domain/ports.js";
 import type { Key, KeySpace, Workspace } from "../../src/domain/types.js";
+import { denialFingerprint, identityFingerprint } from "../../src/domain/verdict.js";
 import {
   createMemoryKeyLookup,
   createMemoryKeySpaces,
@@ -213,12 +214,13 @@ describe("authorizer", () => {
     const unknown = makeKey();
     const { authorizer } = setup([entry]);
     const verdict = await authorizer.check(request(`Bearer ${secret}`));
+    const denial = { reason: "not_found", message: "the API key is not valid" } as const;
     expect(verdict).toEqual({
       kind: "deny",
-      reason: "not_found",
-      message: "the API key is not valid",
+      ...denial,
       limits: [],
       credentialSources: space.credentialSources,
+      fingerprint: denialFingerprint({ ...denial, credentialSources: space.credentialSources }),
     });
     expect(verdict).toEqual(await authorizer.check(request(`Bearer ${unknown.secret}`)));
   });
@@ -385,6 +387,8 @@ describe("identityOf", () => {
     swapped.key = { ...entry.key, scopes: ["DeletePod"] };
     expect(identityOf(swapped)).not.toBe(before);
     expect(identityOf(swapped).scopes).toEqual(["DeletePod"]);
+    expect(identityOf(swapped).fingerprint).toBe(identityFingerprint(identityOf(swapped)));
+    expect(identityOf(swapped).fingerprint).not.toBe(before.fingerprint);
     swapped.workspace = { ...entry.workspace, ownerMemberId: "mem_new" };
     expect(identityOf(swapped)).toMatchObject({ actingMemberId: "mem_new" });
   });

@@ -1,8 +1,20 @@
 import type { Authorizer, CheckRequest } from "../../src/domain/check-request.js";
-import type { DenyReason, Identity, LimitStatus, Verdict } from "../../src/domain/verdict.js";
+import {
+  type DenyReason,
+  type Identity,
+  type IdentityFields,
+  identityFingerprint,
+  type LimitStatus,
+  type Verdict,
+} from "../../src/domain/verdict.js";
+
+/** An identity with its fingerprint, as the domain builds one. */
+export function identityWith(fields: IdentityFields): Identity {
+  return { ...fields, fingerprint: identityFingerprint(fields) };
+}
 
 /** A sample identity for allow verdicts. */
-export const identity: Identity = {
+export const identity: Identity = identityWith({
   keyId: "key_1",
   keySpaceId: "ks_1",
   workspaceId: "ws_1",
@@ -12,7 +24,7 @@ export const identity: Identity = {
   scopes: ["pods:read", "pods:write"],
   name: "ci key",
   metadata: { team: "infra" },
-};
+});
 
 /** A limit status with sensible defaults. */
 export function limit(overrides: Partial<LimitStatus> = {}): LimitStatus {
