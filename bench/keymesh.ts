@@ -42,6 +42,9 @@ export async function startKeymesh(
         KEYMESH_EMBEDDED_PG_PORT: String(await freePort()),
         KEYMESH_GRPC_PORT: "0",
         KEYMESH_HTTP_PORT: "0",
+        // One process unless a scenario asks for more: with REDIS_URL the default is one worker per core, and the
+        // scenarios compare single processes (bench/workers.ts measures the workers).
+        KEYMESH_WORKERS: "1",
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
