@@ -127,16 +127,17 @@ export interface BenchKeys {
 }
 
 /**
- * Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`), from the checkout at `root`,
- * and mints the keys.
+ * Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`, and `env` added), from the
+ * checkout at `root`, and mints the keys.
  */
 export async function startBench(
   nodeArgs: string[] = [],
   root: string = REPO_ROOT,
+  env: Record<string, string> = {},
 ): Promise<BenchKeys & { stop(): Promise<void> }> {
   const redis = await startRedisServer();
   try {
-    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs, root);
+    const server = await startKeymesh({ REDIS_URL: redis.url, ...env }, nodeArgs, root);
     const stop = async (): Promise<void> => {
       await server.stop();
       await redis.stop();
