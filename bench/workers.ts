@@ -9,6 +9,8 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import { createKeyCache } from "../src/cache/key-cache.js";
+import type { KeyEntry } from "../src/domain/key-entry.js";
 import { installCleanupHandlers, REPO_ROOT, terminateAll } from "./child.js";
 import { buildCheckRequest, grpcFrame } from "./fixtures.js";
 import { H2LOAD_INSTALL, h2loadVersion, runH2load } from "./h2load.js";
@@ -29,6 +31,31 @@ function workerPids(primary: number): number[] {
   return children
     .map(Number)
     .filter((pid) => pid > 0 && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("main.ts"));
+}
+
+/**
+ * What one change notification costs each worker: applying it scans the whole key cache (key-cache.ts,
+ * `invalidate`), so its time grows with the cache, and every worker of every instance spends it.
+ */
+function invalidationScanMs(entries: number): number {
+  const cache = createKeyCache({
+    ttlMs: 3_600_000,
+    maxEntries: entries,
+    negativeTtlMs: 0,
+    negativeMaxEntries: 0,
+  });
+  for (let i = 0; i < entries; i++) {
+    const entry = {
+      key: { id: `key-${i}`, keySpaceId: "space" },
+      workspace: { id: `ws-${i % 100}`, ownerMemberId: undefined },
+      owner: undefined,
+    } as unknown as KeyEntry;
+    cache.set(`digest-${i}`, entry);
+  }
+  const repeats = 20;
+  const started = performance.now();
+  for (let r = 0; r < repeats; r++) cache.invalidate((e) => e.key.id === "no-such-key");
+  return round((performance.now() - started) / repeats, 2);
 }
 
 interface Round {
@@ -123,6 +150,7 @@ async function main(): Promise<void> {
         medianRatio2to1: round(median(ratios), 2),
       };
     });
+    const invalidationMs = Object.fromEntries([10_000, 100_000].map((n) => [n, invalidationScanMs(n)]));
     const report = {
       when: new Date().toISOString(),
       node: process.version,
@@ -133,6 +161,7 @@ async function main(): Promise<void> {
       machineBusyPctBefore: busyBefore,
       summary,
       memory,
+      invalidationScanMsByCachedKeys: invalidationMs,
     };
     writeFileSync(join(REPO_ROOT, "bench/results/workers.json"), `${JSON.stringify(report, null, 2)}\n`);
     const lines = [
@@ -149,6 +178,8 @@ async function main(): Promise<void> {
       }),
       "",
       `Resident set after the runs: 1 worker (one process) ${memory[1]!.primaryRssMiB} MiB; 2 workers: primary ${memory[2]!.primaryRssMiB} MiB, workers ${memory[2]!.workerRssMiB.join(" and ")} MiB.`,
+      "",
+      `One change notification scans each worker's key cache: ${invalidationMs[10_000]} ms with 10,000 cached keys, ${invalidationMs[100_000]} ms with 100,000 (the default KEYMESH_CACHE_MAX_ENTRIES).`,
       "",
     ];
     writeFileSync(join(REPO_ROOT, "bench/results/workers.md"), lines.join("\n"));
