@@ -56,6 +56,9 @@ export async function startKeymesh(
         KEYMESH_EMBEDDED_PG_PORT: String(await freePort()),
         KEYMESH_GRPC_PORT: "0",
         KEYMESH_HTTP_PORT: "0",
+        // One process unless a scenario asks for more: with REDIS_URL the default is one worker per core, and the
+        // scenarios compare single processes (bench/workers.ts measures the workers).
+        KEYMESH_WORKERS: "1",
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -138,17 +141,18 @@ export interface BenchKeys {
 }
 
 /**
- * Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`), from the checkout at `root`,
- * and mints the keys.
+ * Starts a redis-server and a keymesh using it (with `nodeArgs`, e.g. `--cpu-prof`, and `env` added), from the
+ * checkout at `root`, and mints the keys.
  */
 export async function startBench(
   nodeArgs: string[] = [],
   root: string = REPO_ROOT,
   runner: Runner = defaultRunner(root),
+  env: Record<string, string> = {},
 ): Promise<BenchKeys & { stop(): Promise<void> }> {
   const redis = await startRedisServer();
   try {
-    const server = await startKeymesh({ REDIS_URL: redis.url }, nodeArgs, root, runner);
+    const server = await startKeymesh({ REDIS_URL: redis.url, ...env }, nodeArgs, root, runner);
     const stop = async (): Promise<void> => {
       await server.stop();
       await redis.stop();

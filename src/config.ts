@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { type TracingConfig, tracingConfig } from "./config-tracing.js";
 import { ConfigError, type Env, fraction, header, int, oneOf, secret, url } from "./config-values.js";
 
@@ -19,10 +20,17 @@ export interface Config {
   dbConnectTimeoutMs: number;
   /** How long the readiness probe waits for the database to answer. */
   dbProbeTimeoutMs: number;
+  /** Connections in each worker's pool; a worker also holds one more for LISTEN. */
+  dbPoolMax: number;
   /** The longest a KeyAdmin call may take; a client's shorter timeout wins. */
   adminDeadlineMs: number;
   dataDir: string;
   embeddedPostgresPort: number;
+  /**
+   * Processes serving the same ports (Node's cluster module); 1 serves from the one process with no primary.
+   * Defaults to the machine's available parallelism with Redis, and to 1 without it (see workersSetting).
+   */
+  workers: number;
   /** Redis for rate limits; when absent an in-memory limiter serves a single instance. */
   redisUrl: string | undefined;
   redisClusterNodes: { host: string; port: number }[];
@@ -102,8 +110,29 @@ function clusterNodes(env: Env): { host: string; port: number }[] {
   });
 }
 
-/** Reads and validates the configuration; throws ConfigError naming the first bad setting. */
-export function loadConfig(env: Env = process.env): Config {
+/**
+ * Worker processes: each enforces rate limits through the shared limiter, so an in-memory limiter (no Redis) would
+ * let every worker grant the whole limit. Without Redis the default is one worker and more is refused, never
+ * silently multiplied.
+ */
+function workersSetting(env: Env, hasRedis: boolean, parallelism: number): number {
+  const raw = env.KEYMESH_WORKERS;
+  if (raw === undefined || raw === "") return hasRedis ? Math.max(1, Math.min(parallelism, 256)) : 1;
+  const workers = int(env, "KEYMESH_WORKERS", 1, 1, 256);
+  if (workers > 1 && !hasRedis) {
+    throw new ConfigError(
+      "KEYMESH_WORKERS",
+      `is ${workers}, but without REDIS_URL (or REDIS_CLUSTER_NODES) rate limits are kept in each process's memory and ${workers} workers would each grant the whole limit; set REDIS_URL, or KEYMESH_WORKERS=1`,
+    );
+  }
+  return workers;
+}
+
+/**
+ * Reads and validates the configuration; throws ConfigError naming the first bad setting. `parallelism` is the
+ * default worker count with Redis (the machine's available parallelism).
+ */
+export function loadConfig(env: Env = process.env, parallelism = availableParallelism()): Config {
   const pepperSecret = secret(env, "KEYMESH_PEPPER");
   const pepper = pepperSecret.value;
   if (pepper !== undefined && pepper.length < 32) {
@@ -140,6 +169,9 @@ export function loadConfig(env: Env = process.env): Config {
       `must be at least KEYMESH_HTTP_HEADERS_TIMEOUT_MS (${httpHeadersTimeoutMs}), got ${httpRequestTimeoutMs}`,
     );
   }
+  const redisUrl = url(secret(env, "REDIS_URL"), ["redis:", "rediss:"]);
+  const redisClusterNodes = clusterNodes(env);
+  const workers = workersSetting(env, redisUrl !== undefined || redisClusterNodes.length > 0, parallelism);
   return {
     databaseUrl,
     databaseMigrationUrl,
@@ -147,11 +179,13 @@ export function loadConfig(env: Env = process.env): Config {
     dbLockTimeoutMs: int(env, "KEYMESH_DB_LOCK_TIMEOUT_MS", 3_000, 100, 600_000),
     dbConnectTimeoutMs: int(env, "KEYMESH_DB_CONNECT_TIMEOUT_MS", 5_000, 100, 600_000),
     dbProbeTimeoutMs: int(env, "KEYMESH_DB_PROBE_TIMEOUT_MS", 1_000, 50, 60_000),
+    dbPoolMax: int(env, "KEYMESH_DB_POOL_MAX", 10, 1, 1000),
     adminDeadlineMs: int(env, "KEYMESH_ADMIN_DEADLINE_MS", 5_000, 100, 600_000),
     dataDir: env.KEYMESH_DATA_DIR || ".keymesh",
     embeddedPostgresPort: int(env, "KEYMESH_EMBEDDED_PG_PORT", 54329, 1024, 65535),
-    redisUrl: url(secret(env, "REDIS_URL"), ["redis:", "rediss:"]),
-    redisClusterNodes: clusterNodes(env),
+    workers,
+    redisUrl,
+    redisClusterNodes,
     redisTimeoutMs,
     pepper,
     host: env.KEYMESH_HOST || "127.0.0.1",

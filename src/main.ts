@@ -1,6 +1,10 @@
+import cluster from "node:cluster";
+import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import { bootstrapOnce, migrateOnly, startServer } from "./server.js";
+import { runPrimary } from "./workers/primary.js";
+import { runWorker } from "./workers/worker.js";
 
 const usage = `usage: keymesh <command>
 
@@ -40,9 +44,17 @@ async function main(command: string | undefined): Promise<number> {
   switch (command) {
     case "serve": {
       // The one-time root key goes to stdout, a terminal; structured logs go to stderr.
-      const server = await startServer(config, logger, {
-        onRootKey: (secret) => process.stdout.write(banner(secret)),
-      });
+      const onRootKey = (secret: string) => process.stdout.write(banner(secret));
+      if (cluster.isWorker) return runWorker(config, logger);
+      if (config.workers > 1) {
+        // Workers run this module again, with the same Node flags (a loader such as tsx's comes along).
+        return runPrimary(config, logger, {
+          exec: fileURLToPath(import.meta.url),
+          args: ["serve"],
+          onRootKey,
+        });
+      }
+      const server = await startServer(config, logger, { onRootKey });
       logger.info("keymesh serving", {
         httpPort: server.httpPort,
         grpcPort: server.grpcPort,

@@ -93,6 +93,7 @@ async function openServicePool(
   teardown: Teardown,
 ): Promise<Sql> {
   const sql = createSql(url, {
+    max: config.dbPoolMax,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     lockTimeoutMs: config.dbLockTimeoutMs,
     connectTimeoutMs: config.dbConnectTimeoutMs,
@@ -127,7 +128,17 @@ async function openLimiter(config: Config, logger: Logger): Promise<RateLimiter>
   return limiter;
 }
 
-/** The composition root: opens every backend, serves both ports, and registers teardown in reverse order. */
+/** Where a worker process connects, as its primary prepared it: migrations are applied already. */
+export interface PreparedDatabase {
+  serviceUrl: string;
+  pepper: string;
+}
+
+/**
+ * The composition root: opens every backend, serves both ports, and registers teardown in reverse order. With
+ * `prepared` (a worker process), the primary has started the database, applied migrations and created the first
+ * root key, so none of that is done again here.
+ */
 export async function startServer(
   config: Config,
   logger: Logger,
@@ -135,14 +146,19 @@ export async function startServer(
     onRootKey?: (secret: string) => void;
     /** Receives every span instead of the configured exporter, and turns tracing on (tests). */
     spanExporter?: SpanExporter;
+    prepared?: PreparedDatabase;
   } = {},
 ): Promise<RunningServer> {
   const teardown = createTeardown((name, error) =>
     logger.error("teardown step failed", { step: name, error }),
   );
   try {
-    const db = await locateDatabase(config, logger, teardown);
-    await migrateAs(db.migrationUrl, config, logger);
+    let db = options.prepared;
+    if (!db) {
+      const located = await locateDatabase(config, logger, teardown);
+      await migrateAs(located.migrationUrl, config, logger);
+      db = located;
+    }
     const sql = await openServicePool(db.serviceUrl, config, logger, teardown);
     const pepper = db.pepper;
     const limiter = await openLimiter(config, logger);
@@ -181,8 +197,10 @@ export async function startServer(
     teardown.add("health watchers", () => health.end());
     observability.metrics.state.streamMaps.set("http", http.streamMaps);
     observability.metrics.state.streamMaps.set("grpc", grpc.streamMaps);
-    const root = await core.admin.bootstrap();
-    if (root) options.onRootKey?.(root.secret);
+    if (!options.prepared) {
+      const root = await core.admin.bootstrap();
+      if (root) options.onRootKey?.(root.secret);
+    }
     health.listening();
     // A close() during the drain (a second signal) ends the drain early.
     let endDrain = () => {};
@@ -229,18 +247,43 @@ export async function migrateOnly(config: Config, logger: Logger): Promise<strin
   }
 }
 
+/** Applies migrations and creates the first root key if none exists, over a pool closed before it returns. */
+async function migrateAndBootstrap(
+  config: Config,
+  logger: Logger,
+  teardown: Teardown,
+): Promise<PreparedDatabase & { rootKey: string | undefined }> {
+  const { serviceUrl, migrationUrl, pepper } = await locateDatabase(config, logger, teardown);
+  await migrateAs(migrationUrl, config, logger);
+  const sql = await openServicePool(serviceUrl, config, logger, createTeardown());
+  try {
+    const signingSecret = webhookSigningSecret(pepper);
+    const admin = createAdminServices({ sql, digest: createDigester(pepper), pepper, signingSecret });
+    const issued = await admin.bootstrap();
+    return { serviceUrl, pepper, rootKey: issued?.secret };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 /** Creates the first root key if none exists: the `bootstrap` command. */
 export async function bootstrapOnce(config: Config, logger: Logger): Promise<string | undefined> {
   const teardown = createTeardown();
   try {
-    const { serviceUrl, migrationUrl, pepper } = await locateDatabase(config, logger, teardown);
-    await migrateAs(migrationUrl, config, logger);
-    const sql = await openServicePool(serviceUrl, config, logger, teardown);
-    const signingSecret = webhookSigningSecret(pepper);
-    const admin = createAdminServices({ sql, digest: createDigester(pepper), pepper, signingSecret });
-    const issued = await admin.bootstrap();
-    return issued?.secret;
+    return (await migrateAndBootstrap(config, logger, teardown)).rootKey;
   } finally {
     await teardown.run();
   }
+}
+
+/**
+ * The primary's one-time work before it starts workers: the embedded Postgres (left running, stopped by `teardown`),
+ * migrations and the first root key. Workers then start with `startServer(…, { prepared })`.
+ */
+export function prepareForWorkers(
+  config: Config,
+  logger: Logger,
+  teardown: Teardown,
+): Promise<PreparedDatabase & { rootKey: string | undefined }> {
+  return migrateAndBootstrap(config, logger, teardown);
 }

@@ -16,6 +16,7 @@ const LAYERS: ReadonlyArray<readonly [prefix: string, rank: number, name: string
   ["src/core.ts", 5, "composition root"],
   ["src/health.ts", 5, "composition root"],
   ["src/teardown.ts", 5, "composition root"],
+  ["src/workers/", 5, "composition root"],
   ["src/embedded-postgres.ts", 5, "composition root"],
   ["src/embedded-postgres-root.ts", 5, "composition root"],
   ["src/cli/", 5, "composition root"],
