@@ -20,6 +20,7 @@ import { adminAuthInterceptor, validationInterceptor } from "./transport/connect
 import { parseFailuresAsInvalid } from "./transport/connect/parse-errors.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
+import { createConsoleHandler } from "./transport/console/serve-console.js";
 import type { DecisionOptions } from "./transport/decision.js";
 import { addCheckService, createCheckCounters } from "./transport/envoy/check-service.js";
 import { addHealthService } from "./transport/envoy/health-grpc.js";
@@ -93,6 +94,7 @@ export function createApp({
     logger,
   });
   const probes = createProbeHandler(health);
+  const webConsole = createConsoleHandler();
   // KeyAdmin calls are authenticated from their headers before any of their body is read.
   const adminGate = createAdminGate(core.adminAuthorizer, KeyAdmin);
   const connect = connectNodeAdapter({
@@ -140,6 +142,7 @@ export function createApp({
         authz(req as IncomingMessage, res as ServerResponse);
         return;
       }
+      if (webConsole(req as IncomingMessage, res as ServerResponse)) return;
       res.writeHead(404, { "content-type": "application/json" });
       res.end('{"error":{"code":"not_found","message":"no such route"}}');
     },
