@@ -26,7 +26,7 @@ export function buildConsole(outdir = join(root, "dist", "console")) {
     logLevel: "warning",
     chunkNames: "chunk-[hash]",
   });
-  for (const file of ["index.html", "console.css"])
+  for (const file of ["index.html", "console.css", "favicon.svg"])
     copyFileSync(join(root, "console", file), join(outdir, file));
   return outdir;
 }
