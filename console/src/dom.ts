@@ -119,11 +119,14 @@ export interface Field {
   required?: boolean;
   hint?: string;
   options?: readonly (readonly [value: string, label: string])[];
+  /** Text rows of a textarea. */
+  rows?: number;
 }
 
 function fieldInput(field: Field, id: string, hintId: string | undefined): HTMLElement {
   const common = { id, name: field.name, required: field.required, "aria-describedby": hintId };
-  if (field.type === "textarea") return h("textarea", { ...common, rows: 3 }, field.value ?? "");
+  if (field.type === "textarea")
+    return h("textarea", { ...common, rows: field.rows ?? 3 }, field.value ?? "");
   if (field.type === "select") {
     return h(
       "select",

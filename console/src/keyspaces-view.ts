@@ -6,7 +6,7 @@ import {
   UnmatchedRoutes,
 } from "../../gen/keymesh/v1/types_pb.js";
 import { errorText } from "./api.js";
-import { createNotice, fill, h, table } from "./dom.js";
+import { createNotice, fill, formDialog, h, table } from "./dom.js";
 import { limitsText, short, when } from "./format.js";
 import type { View, ViewContext } from "./view.js";
 
@@ -105,17 +105,57 @@ export function createKeySpacesView(ctx: ViewContext): View {
     yaml.textContent = toYaml(declarationOf(s));
   };
 
-  void ctx.admin.listKeySpaces({ pageSize: 1000 }).then(
-    ({ keySpaces }) => {
-      spaces = keySpaces;
-      fill(picker, ...spaces.map((s) => h("option", { value: s.id }, `${s.name} (${s.id})`)));
-      void show();
-    },
-    (error) => {
-      if (ConnectError.from(error).code === Code.Unauthenticated) return ctx.unauthenticated();
-      notice.show(errorText(error), "error");
-    },
-  );
+  const load = (select = "") =>
+    ctx.admin.listKeySpaces({ pageSize: 1000 }).then(
+      ({ keySpaces }) => {
+        spaces = keySpaces;
+        fill(
+          picker,
+          ...spaces.map((s) =>
+            h("option", { value: s.id, selected: s.id === select }, `${s.name} (${s.id})`),
+          ),
+        );
+        void show();
+      },
+      (error) => {
+        if (ConnectError.from(error).code === Code.Unauthenticated) return ctx.unauthenticated();
+        notice.show(errorText(error), "error");
+      },
+    );
+  void load();
+
+  // New key spaces only: changing one is `keymesh keyspaces apply`, which shows the difference before applying it.
+  const createFromFile = async () => {
+    const values = await formDialog(
+      "Create key spaces from a file",
+      [
+        {
+          name: "file",
+          label: "Key space file (YAML)",
+          type: "textarea",
+          rows: 16,
+          required: true,
+          hint: "The format of `keymesh keyspaces apply`, such as examples/trustpager.yaml in the repository.",
+        },
+      ],
+      "Create",
+    );
+    if (values === undefined) return;
+    try {
+      const { parseKeySpaceFile } = await import("../../src/cli/keyspace-file.js");
+      let last = "";
+      for (const { request } of parseKeySpaceFile(values.file!, "the file")) {
+        last = (await ctx.admin.createKeySpace(request)).keySpace!.id;
+        notice.show(`Created key space ${request.name} (${last}).`);
+      }
+      await load(last);
+    } catch (error) {
+      notice.show(
+        error instanceof Error && !(error instanceof ConnectError) ? error.message : errorText(error),
+        "error",
+      );
+    }
+  };
   picker.addEventListener("change", () => void show());
 
   const el = h(
@@ -125,9 +165,18 @@ export function createKeySpacesView(ctx: ViewContext): View {
     h(
       "p",
       { class: "lead" },
-      "Read only: a key space's policy is changed with `keymesh keyspaces apply`, reviewed like code.",
+      "Policies are read only here: an existing key space is changed with `keymesh keyspaces apply`, which shows " +
+        "the difference first. New key spaces can be created from a file of the same format.",
     ),
-    h("div", { class: "filters" }, h("label", { for: "keyspace-pick" }, "Key space"), picker),
+    h(
+      "div",
+      { class: "filters" },
+      h("label", { for: "keyspace-pick" }, "Key space"),
+      picker,
+      ctx.can("admin:write")
+        ? h("button", { type: "button", onclick: () => void createFromFile() }, "Create from a file")
+        : null,
+    ),
     notice.el,
     detail,
   );

@@ -7,10 +7,12 @@ import { createServer, type Server } from "node:http";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../src/webhooks/sign.js";
-import { createApprovalKeySpace } from "../admin/approvals-support.js";
 import { gateway } from "../scenarios/support.js";
 import { openPage, signIn, startBrowser } from "../support/browser.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+
+// Generous: the CI machine is small and the browser shares it with the server and Postgres.
+const POLL = { timeout: 15_000 };
 
 let t: TestServer;
 let browser: Browser;
@@ -19,6 +21,18 @@ let errors: string[];
 let gw: ReturnType<typeof gateway>;
 let receiver: { server: Server; url: string; deliveries: { body: string; signature: string }[] };
 let secret = "";
+
+const SPACE_FILE = `name: console-things
+format: { prefix: ap_, style: single }
+credential_sources: [bearer]
+scope_model:
+  ladders:
+    - name: crud
+      levels: [read, write-approval, write]
+      approval_of: { write-approval: write }
+routes:
+  - { method: POST, path: /things, scopes: ["things:write"] }
+`;
 let keyId = "";
 
 async function startReceiver() {
@@ -45,8 +59,6 @@ async function queue(body: string): Promise<string> {
 beforeAll(async () => {
   receiver = await startReceiver();
   t = await startTestServer({ env: { KEYMESH_WEBHOOK_POLL_MS: "50", KEYMESH_WEBHOOK_BACKOFF_MS: "50" } });
-  await createApprovalKeySpace(t, "console-things");
-  await t.admin.createWorkspace({ name: "acme", apiAccess: true });
   gw = gateway(t, "console-things");
   browser = await startBrowser();
   ({ page, errors } = await openPage(browser));
@@ -62,10 +74,35 @@ afterAll(async () => {
 describe("the console's approval flow in chromium (needs Postgres)", () => {
   it("signs in with the root key and shows what it may do", async () => {
     await signIn(page, t.httpUrl, t.rootKey);
-    await expect.poll(() => page.locator(".level").textContent()).toBe("admin:root");
+    await expect.poll(() => page.locator(".level").textContent(), POLL).toBe("admin:root");
     await expect
-      .poll(() => page.getByRole("heading", { name: "Approvals", level: 1 }).isVisible())
+      .poll(() => page.getByRole("heading", { name: "Approvals", level: 1 }).isVisible(), POLL)
       .toBe(true);
+  });
+
+  it("creates a workspace and, from a keyspaces file, a key space whose writes wait for approval", async () => {
+    await page.getByRole("link", { name: "Workspaces" }).click();
+    await page.getByRole("button", { name: "Create workspace" }).click();
+    const workspace = page.getByRole("dialog", { name: "Create a workspace" });
+    await workspace.getByLabel("Name").fill("acme");
+    await workspace.getByRole("button", { name: "Create workspace" }).click();
+    await expect.poll(() => page.getByRole("cell", { name: /acme/ }).count(), POLL).toBe(1);
+    expect((await t.admin.listWorkspaces({})).workspaces.map((w) => [w.name, w.apiAccess])).toEqual([
+      ["acme", true],
+    ]);
+
+    await page.getByRole("link", { name: "Key spaces" }).click();
+    await page.getByRole("button", { name: "Create from a file" }).click();
+    await page.getByLabel("Key space file (YAML)").fill(SPACE_FILE);
+    await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+    await expect
+      .poll(() => page.locator(".notice").textContent(), POLL)
+      .toMatch(/^Created key space console-things/);
+    await expect.poll(() => page.locator("pre.yaml").textContent(), POLL).toContain("write-approval: write");
+    const space = (await t.admin.getKeySpace({ id: "console-things" })).keySpace!;
+    expect(space.routes.map((r) => [r.method, r.path, r.scopes])).toEqual([
+      ["POST", "/things", ["things:write"]],
+    ]);
   });
 
   it("creates a key and shows its secret once, in a dialog that takes it away when closed", async () => {
@@ -80,19 +117,19 @@ describe("the console's approval flow in chromium (needs Postgres)", () => {
     await form.getByRole("button", { name: "Create key" }).click();
 
     const shown = page.getByRole("dialog", { name: 'Key "console-agent" created' });
-    await expect.poll(() => shown.getByText("only time the secret is shown").isVisible()).toBe(true);
+    await expect.poll(() => shown.getByText("only time the secret is shown").isVisible(), POLL).toBe(true);
     secret = (await shown.locator("[data-secret]").textContent()) ?? "";
     expect(secret).toMatch(/^ap_/);
     await shown.getByRole("button", { name: "I have stored it" }).click();
     // Focus returns to the button that opened the dialog, and the secret is nowhere in the page any more.
-    await expect.poll(() => page.locator(":focus").textContent()).toBe("Create key");
+    await expect.poll(() => page.locator(":focus").textContent(), POLL).toBe("Create key");
     expect(await page.content()).not.toContain(secret);
 
     const { keys } = await t.admin.listKeys({});
     const made = keys.find((k) => k.name === "console-agent")!;
     keyId = made.id;
     expect(made.scopes).toEqual(["things:write-approval"]);
-    await expect.poll(() => page.locator(`tr[data-key="${keyId}"]`).isVisible()).toBe(true);
+    await expect.poll(() => page.locator(`tr[data-key="${keyId}"]`).isVisible(), POLL).toBe(true);
     expect(await page.content()).not.toContain(secret);
   });
 
@@ -102,26 +139,26 @@ describe("the console's approval flow in chromium (needs Postgres)", () => {
     const id = await queue('{"thing":"approve me"}');
     // No reload: the screen refreshes by itself.
     const row = page.locator(`tr[data-approval="${id}"]`);
-    await row.waitFor({ timeout: 15_000 });
+    await row.waitFor(POLL);
     expect(await row.textContent()).toContain("POST /things");
     await row.getByText("Request").click();
     expect(await row.locator("pre.body").textContent()).toBe('{"thing":"approve me"}');
     expect(await row.locator("dl.headers").textContent()).not.toContain(secret);
     await row.getByRole("button", { name: "Approve" }).click();
-    await expect.poll(() => page.locator(".notice").textContent()).toContain("Approved POST /things");
+    await expect.poll(() => page.locator(".notice").textContent(), POLL).toContain("Approved POST /things");
 
     const retry = { authorization: `Bearer ${secret}`, "x-keymesh-approval": id };
     const passed = await gw.request("POST", "/things", retry, { body: '{"thing":"approve me"}' });
     expect(passed.status).toBe(200);
     await expect
-      .poll(() => page.locator(`tr[data-approval="${id}"] .status`).textContent(), { timeout: 15_000 })
+      .poll(() => page.locator(`tr[data-approval="${id}"] .status`).textContent(), POLL)
       .toBe("used");
   });
 
   it("rejects a queued request only with a reason, and the signed rejection webhook arrives", async () => {
     const id = await queue("reject me");
     const row = page.locator(`tr[data-approval="${id}"]`);
-    await row.waitFor({ timeout: 15_000 });
+    await row.waitFor(POLL);
     await row.getByRole("button", { name: "Reject" }).click();
     const dialog = page.getByRole("dialog", { name: "Reject POST /things" });
     // The reason is required: submitting without one leaves the dialog open and decides nothing.
@@ -131,7 +168,7 @@ describe("the console's approval flow in chromium (needs Postgres)", () => {
     await dialog.getByLabel("Reason").fill("not during the freeze");
     await dialog.getByRole("button", { name: "Reject" }).click();
 
-    await expect.poll(() => receiver.deliveries.length, { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => receiver.deliveries.length, POLL).toBe(1);
     const { secret: signing } = await t.admin.getWebhookSigningSecret({});
     const [delivery] = receiver.deliveries;
     expect(verifyWebhook(signing, delivery!.body, delivery!.signature)).toBe(true);
@@ -142,7 +179,7 @@ describe("the console's approval flow in chromium (needs Postgres)", () => {
       request: { method: "POST", path: "/things", body: "reject me" },
     });
     await expect
-      .poll(() => page.locator(`tr[data-approval="${id}"] .status`).textContent(), { timeout: 15_000 })
+      .poll(() => page.locator(`tr[data-approval="${id}"] .status`).textContent(), POLL)
       .toBe("rejected");
   });
 
@@ -156,7 +193,7 @@ describe("the console's approval flow in chromium (needs Postgres)", () => {
     expect((await t.admin.getKey({ id: keyId })).key!.revokedAt).toBeUndefined();
     await row.getByRole("button", { name: "Revoke" }).click();
     await confirm.getByRole("button", { name: "Revoke" }).click();
-    await expect.poll(() => row.locator(".status").textContent()).toBe("revoked");
+    await expect.poll(() => row.locator(".status").textContent(), POLL).toBe("revoked");
 
     await expect
       .poll(async () => (await gw.request("POST", "/things", { authorization: `Bearer ${secret}` })).status, {

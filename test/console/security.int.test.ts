@@ -13,6 +13,9 @@ import { gateway } from "../scenarios/support.js";
 import { openPage, signIn, startBrowser } from "../support/browser.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
+// Generous: the CI machine is small and the browser shares it with the server and Postgres.
+const POLL = { timeout: 15_000 };
+
 let t: TestServer;
 let browser: Browser;
 let other: { server: Server; origin: string; html: string };
@@ -94,7 +97,7 @@ describe("the console's security (needs Postgres)", () => {
     </script>`;
     const { page } = await openPage(browser);
     await page.goto(`${other.origin}/`);
-    await expect.poll(() => page.title()).toBe("refused: TypeError");
+    await expect.poll(() => page.title(), POLL).toBe("refused: TypeError");
     const frame = page.frames().find((f) => f !== page.mainFrame())!;
     await page.waitForTimeout(500);
     expect(await frame.locator("#app").count()).toBe(0);
@@ -138,7 +141,7 @@ describe("the console's security (needs Postgres)", () => {
       await page.getByLabel("Root key").fill(key);
       await page.getByRole("button", { name: "Sign in" }).click();
       await expect
-        .poll(() => page.getByRole("alert").textContent())
+        .poll(() => page.getByRole("alert").textContent(), POLL)
         .toBe("That key is not a valid root key.");
       expect(await page.evaluate("sessionStorage.length")).toBe(0);
     }
