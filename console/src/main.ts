@@ -50,7 +50,7 @@ function signInScreen(message = ""): void {
     h(
       "small",
       { id: "root-key-hint" },
-      "A key of the system key space (km_root_…), as printed on first start or made by `keymesh rootkeys create`. " +
+      "A key of the system key space (km_root_…), as printed on first start or made with KeyAdmin's CreateRootKey. " +
         "It is kept in this tab's session storage only and cleared when you sign out or close the tab.",
     ),
     h("div", { class: "actions" }, button),
