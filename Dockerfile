@@ -14,6 +14,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY gen ./gen
 COPY src ./src
+# The web console's browser code, bundled by the build into dist/console.
+COPY console ./console
 RUN npm run build
 
 # Production dependencies only: no TypeScript, no tsx, no test tools.

@@ -1,6 +1,7 @@
 /**
  * `npm run build`: compiles src/ (and the generated code it imports from gen/) to dist/ with tsc, then copies the
- * files the compiled code reads at run time (the SQL migrations) beside it. dist/ is rebuilt from scratch so that a
+ * files the compiled code reads at run time (the SQL migrations) beside it, and bundles the web console into
+ * dist/console (scripts/build-console.mjs). dist/ is rebuilt from scratch so that a
  * source file deleted since the last build leaves no stale module behind.
  */
 import { spawnSync } from "node:child_process";
@@ -8,6 +9,7 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "nod
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildConsole } from "./build-console.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = join(root, "dist");
@@ -29,6 +31,7 @@ export function build() {
   for (const file of readdirSync(from).filter((name) => name.endsWith(".sql"))) {
     copyFileSync(join(from, file), join(to, file));
   }
+  buildConsole(join(dist, "console"));
   writeFileSync(BUILD_STAMP, `${new Date().toISOString()}\n`);
 }
 

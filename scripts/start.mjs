@@ -9,7 +9,15 @@ import { fileURLToPath } from "node:url";
 import { BUILD_STAMP, build } from "./build.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const inputs = ["src", "gen", "tsconfig.json", "tsconfig.build.json", "scripts/build.mjs"];
+const inputs = [
+  "src",
+  "gen",
+  "console",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "scripts/build.mjs",
+  "scripts/build-console.mjs",
+];
 
 /** The newest modification time among the build's inputs that exist (a packed tree without src/ has none). */
 function newestInput() {

@@ -22,6 +22,7 @@ import { observeInterceptor } from "./transport/connect/observe-interceptor.js";
 import { parseFailuresAsInvalid } from "./transport/connect/parse-errors.js";
 import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
+import { createConsoleHandler } from "./transport/console/serve-console.js";
 import type { DecisionOptions } from "./transport/decision.js";
 import { addCheckService } from "./transport/envoy/check-service.js";
 import { addHealthService } from "./transport/envoy/health-grpc.js";
@@ -95,6 +96,7 @@ export function createApp({
     observer: observability.decisions("http_authz"),
   });
   const probes = createProbeHandler(health);
+  const webConsole = createConsoleHandler();
   // KeyAdmin calls are authenticated from their headers before any of their body is read.
   const adminGate = createAdminGate(core.adminAuthorizer, KeyAdmin, observability.admin);
   const connect = connectNodeAdapter({
@@ -128,6 +130,7 @@ export function createApp({
         authz(req as IncomingMessage, res as ServerResponse);
         return;
       }
+      if (webConsole(req as IncomingMessage, res as ServerResponse)) return;
       res.writeHead(404, { "content-type": "application/json" });
       res.end('{"error":{"code":"not_found","message":"no such route"}}');
     },

@@ -54,7 +54,14 @@ describe("the Dockerfile, read (no Postgres, no Redis)", () => {
     expect(build.at(-1)).toBe("npm run build");
     const fromContext = all(stage("build"), "COPY").flatMap((i) => copyOf(i).sources);
     expect(fromContext).toEqual(
-      expect.arrayContaining(["package-lock.json", "tsconfig.build.json", "scripts", "gen", "src"]),
+      expect.arrayContaining([
+        "package-lock.json",
+        "tsconfig.build.json",
+        "scripts",
+        "gen",
+        "src",
+        "console",
+      ]),
     );
     expect(runs(stage("deps"))).toEqual([expect.stringMatching(/^npm ci --omit=dev\b/)]);
   });
@@ -252,6 +259,8 @@ describe("the runtime stage, replayed and run as the image runs it (Postgres)", 
     ).toEqual([]);
     expect(files).toContain("dist/src/main.js");
     expect(files).toEqual(expect.arrayContaining(["dist/src/store/migrations/001_init.sql"]));
+    // The web console, bundled: its page, code and style sheet, and none of its TypeScript.
+    expect(files).toEqual(expect.arrayContaining(["dist/console/index.html", "dist/console/app.js"]));
     expect(files.filter((f) => !/^(node_modules|dist)\//.test(f)).sort()).toEqual([
       "bin",
       "bin/keymesh.mjs",
@@ -295,6 +304,10 @@ describe("the runtime stage, replayed and run as the image runs it (Postgres)", 
         ...ids,
       }).status;
     expect(probe(km.httpPort)).toBe(0);
+    // The web console comes from the image's own dist/console.
+    const page = await fetch(`http://127.0.0.1:${km.httpPort}/`);
+    expect(await page.text()).toContain("<title>keymesh console</title>");
+    expect(page.headers.get("x-frame-options")).toBe("DENY");
     // And it can fail: with nothing answering on the port it asks, it exits non-zero.
     expect(probe(await freePort())).toBe(1);
   });
