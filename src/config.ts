@@ -76,6 +76,8 @@ export interface Config {
   grpcKeepaliveTimeMs: number;
   /** How long the gRPC port waits for a keepalive ping's answer before closing the connection. */
   grpcKeepaliveTimeoutMs: number;
+  /** Calls one connection to the gRPC port may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  grpcMaxConcurrentStreams: number;
 }
 
 /** A setting that failed validation, named so the operator can fix it. */
@@ -263,5 +265,6 @@ export function loadConfig(env: Env = process.env): Config {
     grpcIdleTimeoutMs: int(env, "KEYMESH_GRPC_IDLE_TIMEOUT_MS", 300_000, 1000, 86_400_000),
     grpcKeepaliveTimeMs: int(env, "KEYMESH_GRPC_KEEPALIVE_TIME_MS", 60_000, 1000, 86_400_000),
     grpcKeepaliveTimeoutMs: int(env, "KEYMESH_GRPC_KEEPALIVE_TIMEOUT_MS", 20_000, 100, 600_000),
+    grpcMaxConcurrentStreams: int(env, "KEYMESH_GRPC_MAX_CONCURRENT_STREAMS", 1000, 1, 1_000_000),
   };
 }

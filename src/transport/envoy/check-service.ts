@@ -49,7 +49,8 @@ export function createCheckCounters(): CheckCounters {
  */
 export type CheckHandler = (
   request: Uint8Array,
-  callerDeadline: grpc.Deadline | undefined,
+  /** When the caller gives up, as an epoch time in milliseconds or a Date; undefined when it set no deadline. */
+  callerDeadline: number | Date | undefined,
   done: (outcome: CheckOutcome) => void,
 ) => void;
 
