@@ -23,6 +23,8 @@ export interface RawMessage {
 export interface UnaryMessageReader {
   /** Adds a chunk; returns an error as soon as the bytes so far break the protocol or the size limit. */
   push(chunk: Buffer): MessageError | undefined;
+  /** The message, once all its bytes have arrived (before END_STREAM, which may come later or never). */
+  message(): RawMessage | undefined;
   /** The body is complete (END_STREAM): exactly one whole message, or the error. */
   finish(): RawMessage | MessageError;
 }
@@ -70,6 +72,10 @@ export function createUnaryMessageReader(encoding: MessageEncoding, maxBytes: nu
         return { code: Status.INTERNAL, details: "a unary call carried more than one request message" };
       }
       return undefined;
+    },
+    message() {
+      if (announced < 0 || length < 5 + announced) return undefined;
+      return { compressed, bytes: head().subarray(5, 5 + announced) };
     },
     finish() {
       if (first === undefined) {

@@ -64,13 +64,23 @@ export function serveUnary(stream: http2.ServerHttp2Stream, options: UnaryCallOp
       fail(Status.INTERNAL, "internal error");
     }
   };
+  // The message is decoded as soon as it is whole, so that a bad or oversize compressed one is answered even if
+  // END_STREAM never comes; the method is called once both the message and END_STREAM are in.
+  let request: Uint8Array | undefined;
+  let ended = false;
+  let decoding = false;
+  const decoded = (bytes: Uint8Array): void => {
+    request = bytes;
+    if (ended) dispatch(bytes);
+  };
   const decode = (message: RawMessage): void => {
+    decoding = true;
     if (!message.compressed) {
-      dispatch(message.bytes);
+      decoded(message.bytes);
       return;
     }
     decompress(encoding as Exclude<MessageEncoding, "identity">, message.bytes, maxReceiveBytes, (result) => {
-      if (result instanceof Uint8Array) dispatch(result);
+      if (result instanceof Uint8Array) decoded(result);
       else fail(result.code, result.details);
     });
   };
@@ -78,13 +88,22 @@ export function serveUnary(stream: http2.ServerHttp2Stream, options: UnaryCallOp
   stream.on("data", (chunk: Buffer) => {
     if (finished) return;
     const error = reader.push(chunk);
-    if (error) fail(error.code, error.details);
+    if (error) {
+      fail(error.code, error.details);
+      return;
+    }
+    if (!decoding) {
+      const message = reader.message();
+      if (message) decode(message);
+    }
   });
   stream.once("end", () => {
     if (finished) return;
+    ended = true;
     const message = reader.finish();
     if ("code" in message) fail(message.code, message.details);
-    else decode(message);
+    else if (request) dispatch(request);
+    else if (!decoding) decode(message);
   });
   // Closed before an answer: the client reset the stream (cancellation) or the session went away.
   stream.once("close", finish);
