@@ -2,14 +2,10 @@
  * The node:http2 gRPC server against @grpc/grpc-js as the client: Check with the official Envoy protos, KeyVerify,
  * health, reflection, deadlines, cancellation, message size, compression and unknown methods. No Postgres, no Redis.
  */
-import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  VerifyCode,
-  VerifyRequestSchema,
-  VerifyResponseSchema,
-} from "../../../gen/keymesh/v1/verify_pb.js";
+import { VerifyCode, VerifyRequestSchema, VerifyResponseSchema } from "../../../gen/keymesh/v1/verify_pb.js";
 import { createOfficialEnvoyClient, headerOf } from "../../support/official-envoy-client.js";
 import { healthClient, reflectionClient } from "../connect/grpc-clients.js";
 import { ECHO_PATH, HANG_PATH, startTestServer, type TestServer } from "./serve.js";
@@ -38,7 +34,11 @@ function call(
   request: Uint8Array,
   options: { deadlineMs?: number; channel?: grpc.ChannelOptions; target?: string } = {},
 ): Promise<Buffer> {
-  const client = new grpc.Client(options.target ?? address, grpc.credentials.createInsecure(), options.channel);
+  const client = new grpc.Client(
+    options.target ?? address,
+    grpc.credentials.createInsecure(),
+    options.channel,
+  );
   return new Promise<Buffer>((resolve, reject) => {
     client.makeUnaryRequest(
       path,
@@ -101,7 +101,10 @@ describe("Check over node:http2, called by grpc-js with the official Envoy proto
 
 describe("KeyVerify over node:http2, called by grpc-js", () => {
   it("answers VALID with the identity and INVALID_ARGUMENT naming a missing key_space_id", async () => {
-    const request = toBinary(VerifyRequestSchema, create(VerifyRequestSchema, { key: "allow", keySpaceId: "ks" }));
+    const request = toBinary(
+      VerifyRequestSchema,
+      create(VerifyRequestSchema, { key: "allow", keySpaceId: "ks" }),
+    );
     const response = fromBinary(VerifyResponseSchema, await call("/keymesh.v1.KeyVerify/Verify", request));
     expect(response.code).toBe(VerifyCode.VALID);
     expect(response.identity?.keyId).toBe("key_1");
@@ -125,7 +128,9 @@ describe("health and reflection on the same port", () => {
         watch.once("error", reject);
       });
       expect(first).toEqual({ status: "SERVING" });
-      const ended = new Promise<number>((resolve) => watch.once("error", (e: grpc.ServiceError) => resolve(e.code)));
+      const ended = new Promise<number>((resolve) =>
+        watch.once("error", (e: grpc.ServiceError) => resolve(e.code)),
+      );
       watch.cancel();
       expect(await ended).toBe(grpc.status.CANCELLED);
     } finally {
@@ -185,8 +190,12 @@ describe("the gRPC protocol's failure paths, seen by grpc-js", () => {
     try {
       const before = server.hung.length;
       const pending = new Promise<number>((resolve) => {
-        const c = client.makeUnaryRequest(HANG_PATH, (b: Buffer) => b, raw, Buffer.alloc(0), (error) =>
-          resolve(error?.code ?? -1),
+        const c = client.makeUnaryRequest(
+          HANG_PATH,
+          (b: Buffer) => b,
+          raw,
+          Buffer.alloc(0),
+          (error) => resolve(error?.code ?? -1),
         );
         const poll = setInterval(() => {
           if (server.hung.length > before) {
@@ -198,8 +207,12 @@ describe("the gRPC protocol's failure paths, seen by grpc-js", () => {
       expect(await pending).toBe(grpc.status.CANCELLED);
       server.hung[before]!.done({ kind: "response", bytes: Buffer.from("late") });
       const echoed = await new Promise<Buffer>((resolve, reject) =>
-        client.makeUnaryRequest(ECHO_PATH, (b: Buffer) => b, raw, Buffer.from("after"), (e, r) =>
-          e ? reject(e) : resolve(r!),
+        client.makeUnaryRequest(
+          ECHO_PATH,
+          (b: Buffer) => b,
+          raw,
+          Buffer.from("after"),
+          (e, r) => (e ? reject(e) : resolve(r!)),
         ),
       );
       expect(echoed.toString()).toBe("after");
@@ -214,8 +227,12 @@ describe("the gRPC protocol's failure paths, seen by grpc-js", () => {
     const client = new grpc.Client(target, grpc.credentials.createInsecure());
     try {
       const inFlight = new Promise<Buffer>((resolve, reject) =>
-        client.makeUnaryRequest(HANG_PATH, (b: Buffer) => b, raw, Buffer.alloc(0), (e, r) =>
-          e ? reject(e) : resolve(r!),
+        client.makeUnaryRequest(
+          HANG_PATH,
+          (b: Buffer) => b,
+          raw,
+          Buffer.alloc(0),
+          (e, r) => (e ? reject(e) : resolve(r!)),
         ),
       );
       while (own.hung.length === 0) await new Promise((r) => setTimeout(r, 5));
