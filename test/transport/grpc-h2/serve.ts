@@ -7,6 +7,7 @@ import { file_grpc_health_v1_health } from "../../../gen/grpc/health/v1/health_p
 import { file_keymesh_v1_verify } from "../../../gen/keymesh/v1/verify_pb.js";
 import { createHealthRoutes } from "../../../src/transport/connect/health.js";
 import { createReflectionRoutes } from "../../../src/transport/connect/reflection.js";
+import { type CheckCounters, createCheckCounters } from "../../../src/transport/envoy/check-service.js";
 import { serveCheck, serveVerify } from "../../../src/transport/envoy/hot-path-h2.js";
 import { createConnectFallback } from "../../../src/transport/grpc-h2/connect-bridge.js";
 import { type GrpcListener, listenGrpcH2 } from "../../../src/transport/grpc-h2/listen.js";
@@ -28,6 +29,8 @@ export interface TestServer {
   /** Calls that reached the Hang method: their deadline and a way to answer late. */
   hung: { deadline: number | undefined; done: (result: UnaryResult) => void }[];
   authorizer: ReturnType<typeof createFakeAuthorizer>;
+  /** Check answers by decision. */
+  counters: CheckCounters;
   close(): Promise<void>;
 }
 
@@ -51,7 +54,13 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const server = createGrpcH2Server(limits);
   const authorizer = createFakeAuthorizer();
-  serveCheck(server, { authorizer, decisionOptions: { failureMode, realm: "pods" }, deadlineMs: 150 });
+  const counters = createCheckCounters();
+  serveCheck(server, {
+    authorizer,
+    counters,
+    decisionOptions: { failureMode, realm: "pods" },
+    deadlineMs: 150,
+  });
   serveVerify(server, { verify: verifyWithAuthorizer(authorizer), failureMode });
   const hung: TestServer["hung"] = [];
   server.unary(HANG_PATH, (_request, deadline, done) => hung.push({ deadline, done }));
@@ -71,5 +80,5 @@ export async function startTestServer(
     ),
   );
   const listener = await listenGrpcH2(server, { host: "127.0.0.1", port: 0 });
-  return { port: listener.port, listener, hung, authorizer, close: () => listener.close(200) };
+  return { port: listener.port, listener, hung, authorizer, counters, close: () => listener.close(200) };
 }
