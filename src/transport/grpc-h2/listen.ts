@@ -1,9 +1,15 @@
 import type http2 from "node:http2";
-import type { GrpcListener } from "../envoy/listen-grpc.js";
-import { createStreamMapRecycler } from "../stream-map-recycler.js";
+import { createStreamMapRecycler, type StreamMapRecycler } from "../stream-map-recycler.js";
 import type { GrpcH2Server } from "./server.js";
 
-export type { GrpcListener } from "../envoy/listen-grpc.js";
+/** A bound gRPC listener. */
+export interface GrpcListener {
+  port: number;
+  /** The HTTP/2 sessions whose stream maps are recycled (see stream-map-recycler.ts). */
+  readonly streamMaps: Pick<StreamMapRecycler, "watching" | "watched" | "unsupported" | "recycled">;
+  /** Stops accepting calls, lets running ones finish for up to `graceMs`, then cancels the rest. */
+  close(graceMs?: number): Promise<void>;
+}
 
 /** Options for listenGrpcH2. */
 export interface ListenGrpcH2Options {
