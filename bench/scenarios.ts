@@ -60,6 +60,19 @@ export const referenceScenarios: Scenario[] = [
     start: () => spawnServer("bench/baseline-server.ts"),
     request: REFERENCE_REQUEST,
   },
+  {
+    name: "h2-noop",
+    description:
+      "keymesh's node:http2 gRPC server with canned OK bytes, no decoding: the most a Check on it can do",
+    start: () => spawnServer("bench/grpc-h2-noop-server.ts"),
+    request: REFERENCE_REQUEST,
+  },
+  {
+    name: "h2-noop-plain",
+    description: "h2-noop without the stream-map recycler: what the recycler is worth on this Node version",
+    start: () => spawnServer("bench/grpc-h2-noop-server.ts", { args: ["0", "plain"] }),
+    request: REFERENCE_REQUEST,
+  },
 ];
 
 /** The prefix of the scenarios that run the reference checkout (BENCH_REFERENCE_DIR). */

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import * as grpc from "@grpc/grpc-js";
 import { file_envoy_service_auth_v3_external_auth } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { file_keymesh_v1_admin, KeyAdmin } from "../gen/keymesh/v1/admin_pb.js";
@@ -24,10 +23,9 @@ import { createReflectionRoutes } from "./transport/connect/reflection.js";
 import { verifyRoutes } from "./transport/connect/verify-service.js";
 import { createConsoleHandler } from "./transport/console/serve-console.js";
 import type { DecisionOptions } from "./transport/decision.js";
-import { addCheckService } from "./transport/envoy/check-service.js";
-import { addHealthService } from "./transport/envoy/health-grpc.js";
-import { addReflectionService } from "./transport/envoy/reflection-grpc.js";
-import { addVerifyService } from "./transport/envoy/verify-grpc.js";
+import { serveCheck, serveVerify } from "./transport/envoy/hot-path-h2.js";
+import { createConnectFallback } from "./transport/grpc-h2/connect-bridge.js";
+import { createGrpcH2Server, type GrpcH2Server } from "./transport/grpc-h2/server.js";
 import { type HealthSource, scopeHealth } from "./transport/health-source.js";
 import { createHttpAuthzHandler } from "./transport/http/authz-handler.js";
 import { createProbeHandler } from "./transport/http/probes.js";
@@ -38,8 +36,8 @@ import { verifyWithAuthorizer } from "./transport/verify-mapping.js";
 export interface App {
   /** Connect, gRPC and gRPC-Web for KeyAdmin, KeyVerify, reflection and health; HTTP ext_authz under /authz. */
   httpHandler: (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
-  /** grpc-js: Envoy Check and KeyVerify, the hot path. */
-  grpcServer: grpc.Server;
+  /** node:http2: Envoy Check and KeyVerify, the hot path, with gRPC health and reflection. */
+  grpcServer: GrpcH2Server;
 }
 
 // What reflection lists on each port besides the port's own services (grpcurl lists these for grpc-go servers too).
@@ -135,37 +133,45 @@ export function createApp({
       res.end('{"error":{"code":"not_found","message":"no such route"}}');
     },
   });
-  // The message limit must fit Envoy's CheckRequest with its body (with_request_body) and headers; grpc-js applies it
-  // to compressed and decompressed size. Channelz is off: keymesh serves no channelz service, and its per-call
-  // bookkeeping was pure cost.
-  const grpcServer = new grpc.Server({
-    "grpc.max_receive_message_length": config.grpcMaxReceiveBytes,
-    "grpc.max_connection_idle_ms": config.grpcIdleTimeoutMs,
-    "grpc.keepalive_time_ms": config.grpcKeepaliveTimeMs,
-    "grpc.keepalive_timeout_ms": config.grpcKeepaliveTimeoutMs,
-    "grpc.enable_channelz": 0,
+  // The message limit must fit Envoy's CheckRequest with its body (with_request_body) and headers; it applies to
+  // compressed and decompressed size alike.
+  const grpcServer = createGrpcH2Server({
+    maxReceiveBytes: config.grpcMaxReceiveBytes,
+    maxMetadataBytes: config.grpcMaxMetadataBytes,
+    maxConcurrentStreams: config.grpcMaxConcurrentStreams,
+    idleTimeoutMs: config.grpcIdleTimeoutMs,
+    keepaliveTimeMs: config.grpcKeepaliveTimeMs,
+    keepaliveTimeoutMs: config.grpcKeepaliveTimeoutMs,
   });
-  addCheckService(grpcServer, {
+  serveCheck(grpcServer, {
     authorizer: core.authorizer,
     observer: observability.decisions("envoy_grpc"),
     decisionOptions,
     logger,
     deadlineMs: config.checkDeadlineMs,
   });
-  addVerifyService(grpcServer, {
+  serveVerify(grpcServer, {
     verify: verifyWithAuthorizer(core.authorizer),
     failureMode: config.failureMode,
     deadlineMs: config.checkDeadlineMs,
     logger,
     observer: observability.decisions("verify_grpc"),
   });
+  // Health (with its streaming Watch) and reflection are not the hot path: the HTTP port's Connect implementations
+  // serve them here too, scoped to this port's services.
   const grpcServed = [HEALTH_SERVICES.authorization, HEALTH_SERVICES.verify];
-  addHealthService(grpcServer, scopeHealth(health, grpcServed));
-  addReflectionService(
-    grpcServer,
-    createReflector(
-      [file_envoy_service_auth_v3_external_auth, file_keymesh_v1_verify, file_grpc_health_v1_health],
-      [...grpcServed, ...PROTOCOL_SERVICES],
+  grpcServer.fallback(
+    createConnectFallback(
+      (router) => {
+        createHealthRoutes(scopeHealth(health, grpcServed))(router);
+        createReflectionRoutes(
+          createReflector(
+            [file_envoy_service_auth_v3_external_auth, file_keymesh_v1_verify, file_grpc_health_v1_health],
+            [...grpcServed, ...PROTOCOL_SERVICES],
+          ),
+        )(router);
+      },
+      { readMaxBytes: config.grpcMaxReceiveBytes },
     ),
   );
   return { httpHandler: adminGate.wrap(connect), grpcServer };

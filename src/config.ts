@@ -94,6 +94,8 @@ export interface Config {
   decisionLogSampleRate: number;
   /** OpenTelemetry tracing, from the standard OTEL_* variables; off unless an exporter is named. */
   tracing: TracingConfig;
+  /** Calls one connection to the gRPC port may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  grpcMaxConcurrentStreams: number;
 }
 
 const KiB = 1024;
@@ -224,5 +226,6 @@ export function loadConfig(env: Env = process.env, parallelism = availableParall
     metricsKeySpaceLabels: int(env, "KEYMESH_METRICS_KEY_SPACES", 50, 1, 10_000),
     decisionLogSampleRate: fraction(env, "KEYMESH_DECISION_LOG_SAMPLE", 0),
     tracing: tracingConfig(env),
+    grpcMaxConcurrentStreams: int(env, "KEYMESH_GRPC_MAX_CONCURRENT_STREAMS", 1000, 1, 1_000_000),
   };
 }

@@ -18,7 +18,7 @@ import { isInsufficientPrivilege } from "./store/errors.js";
 import { migrate } from "./store/migrate.js";
 import { auditLogRisks } from "./store/roles.js";
 import { createTeardown, type Teardown } from "./teardown.js";
-import { listenGrpc } from "./transport/envoy/listen-grpc.js";
+import { listenGrpcH2 } from "./transport/grpc-h2/listen.js";
 import { listenHttp } from "./transport/listen.js";
 import { webhookSigningSecret } from "./webhooks/sign.js";
 
@@ -187,11 +187,7 @@ export async function startServer(
       },
     });
     teardown.add("http listener", () => http.close());
-    const grpc = await listenGrpc(app.grpcServer, {
-      host: config.host,
-      port: config.grpcPort,
-      maxMetadataBytes: config.grpcMaxMetadataBytes,
-    });
+    const grpc = await listenGrpcH2(app.grpcServer, { host: config.host, port: config.grpcPort });
     teardown.add("grpc listener", () => grpc.close(config.shutdownGraceMs));
     // Watch streams would otherwise hold their connections open through the grace period.
     teardown.add("health watchers", () => health.end());

@@ -60,6 +60,12 @@ const SETTINGS = {
     min: 100,
     max: 600_000,
   },
+  KEYMESH_GRPC_MAX_CONCURRENT_STREAMS: {
+    field: "grpcMaxConcurrentStreams",
+    byDefault: 1000,
+    min: 1,
+    max: 1_000_000,
+  },
 } as const;
 type Setting = keyof typeof SETTINGS;
 const NAMES = Object.keys(SETTINGS) as Setting[];

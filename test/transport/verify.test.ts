@@ -11,8 +11,10 @@ import {
   VerifyRequestSchema,
   VerifyResponseSchema,
 } from "../../gen/keymesh/v1/verify_pb.js";
-import { type GrpcListener, listenGrpc } from "../../src/transport/envoy/listen-grpc.js";
-import { addVerifyService, createVerifyHandler } from "../../src/transport/envoy/verify-grpc.js";
+import { serveVerify } from "../../src/transport/envoy/hot-path-h2.js";
+import { createVerifyHandler } from "../../src/transport/envoy/verify-grpc.js";
+import { type GrpcListener, listenGrpcH2 } from "../../src/transport/grpc-h2/listen.js";
+import { createGrpcH2Server } from "../../src/transport/grpc-h2/server.js";
 import {
   validateVerifyRequest,
   verdictToVerifyResponse,
@@ -112,14 +114,14 @@ describe("verdictToVerifyResponse", () => {
   });
 });
 
-describe("KeyVerify over grpc-js", () => {
+describe("KeyVerify over the node:http2 gRPC server", () => {
   const servers: { listener: GrpcListener; client: ReturnType<typeof createClient<typeof KeyVerify>> }[] = [];
 
   beforeAll(async () => {
     for (const failureMode of ["deny", "error"] as const) {
-      const server = new grpc.Server();
-      addVerifyService(server, { verify: verifyWithAuthorizer(createFakeAuthorizer()), failureMode });
-      const listener = await listenGrpc(server, { host: "127.0.0.1", port: 0 });
+      const server = createGrpcH2Server();
+      serveVerify(server, { verify: verifyWithAuthorizer(createFakeAuthorizer()), failureMode });
+      const listener = await listenGrpcH2(server, { host: "127.0.0.1", port: 0 });
       const client = createClient(
         KeyVerify,
         createGrpcTransport({ baseUrl: `http://127.0.0.1:${listener.port}` }),

@@ -35,7 +35,8 @@ export interface CheckServiceOptions {
  */
 export type CheckHandler = (
   request: Uint8Array,
-  callerDeadline: grpc.Deadline | undefined,
+  /** When the caller gives up, as an epoch time in milliseconds or a Date; undefined when it set no deadline. */
+  callerDeadline: number | Date | undefined,
   done: (outcome: CheckOutcome) => void,
 ) => void;
 

@@ -1,5 +1,5 @@
 /**
- * What one call may cost the gRPC port (grpc-js: Envoy Check and KeyVerify): message and metadata size, compressed
+ * What one call may cost the gRPC port (node:http2: Envoy Check and KeyVerify): message and metadata size, compressed
  * bombs, idle and slow connections, measured on a `keymesh serve` child process. Needs Postgres; no Redis.
  */
 import net from "node:net";
@@ -7,7 +7,7 @@ import zlib from "node:zlib";
 import type { ServiceError } from "@grpc/grpc-js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SESSION_CLOSE_GRACE_MS } from "../../../src/transport/envoy/listen-grpc.js";
+import { DEFAULT_GRPC_H2_LIMITS } from "../../../src/transport/grpc-h2/server.js";
 import { grpcEnvelope, gzipBomb } from "../../support/bombs.js";
 import { createEnvoyClient } from "../../support/envoy-client.js";
 import { type RawOutcome, sendH2 } from "../../support/raw-client.js";
@@ -180,6 +180,6 @@ describe("gRPC port: what a call may cost (needs Postgres)", () => {
       });
     const [idle, slow] = await Promise.all([closedAfter(false), closedAfter(true)]);
     expect(idle).toBeLessThan(IDLE_MS + SLACK_MS);
-    expect(slow).toBeLessThan(IDLE_MS + SESSION_CLOSE_GRACE_MS + SLACK_MS);
+    expect(slow).toBeLessThan(IDLE_MS + DEFAULT_GRPC_H2_LIMITS.closeGraceMs + SLACK_MS);
   });
 });

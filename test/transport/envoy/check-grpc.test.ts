@@ -1,7 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addCheckService } from "../../../src/transport/envoy/check-service.js";
-import { type GrpcListener, listenGrpc } from "../../../src/transport/envoy/listen-grpc.js";
+import { serveCheck } from "../../../src/transport/envoy/hot-path-h2.js";
+import { type GrpcListener, listenGrpcH2 } from "../../../src/transport/grpc-h2/listen.js";
+import { createGrpcH2Server } from "../../../src/transport/grpc-h2/server.js";
 import {
   createOfficialEnvoyClient,
   headerOf,
@@ -16,10 +17,10 @@ interface Running {
 }
 
 async function start(failureMode: "deny" | "error"): Promise<Running> {
-  const server = new grpc.Server();
+  const server = createGrpcH2Server();
   const authorizer = createFakeAuthorizer();
-  addCheckService(server, { authorizer, decisionOptions: { failureMode, realm: "pods" } });
-  const listener = await listenGrpc(server, { host: "127.0.0.1", port: 0 });
+  serveCheck(server, { authorizer, decisionOptions: { failureMode, realm: "pods" } });
+  const listener = await listenGrpcH2(server, { host: "127.0.0.1", port: 0 });
   return { listener, authorizer, client: createOfficialEnvoyClient(`127.0.0.1:${listener.port}`) };
 }
 
