@@ -30,7 +30,7 @@ export async function removeWorkspaceRows(
   tx: TransactionSql,
   workspaceId: string,
 ): Promise<RemovedWorkspaceRows> {
-  // Revoked first, so the rows the audit log records show the keys dead, as a DeleteKey would.
+  // Revoked first, so the key rows the audit log keeps show when each one stopped working.
   const active = await tx<{ id: string }[]>`
     update keys set revoked_at = now(), updated_at = now()
     where workspace_id = ${workspaceId} and revoked_at is null and (expires_at is null or expires_at > now())

@@ -25,6 +25,7 @@ describe("the migrate and bootstrap commands", () => {
       "003_route_policy.sql",
       "004_roles.sql",
       "005_commit_deadline.sql",
+      "006_workspace_delete.sql",
     ]);
     expect(await migrateOnly(config, silentLogger)).toEqual([]);
   });
