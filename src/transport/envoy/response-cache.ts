@@ -67,10 +67,10 @@ const ERROR_SLOT = "error";
  * the domain builds per request, are compared the same way.
  */
 export function createResponseCache(maxEntries: number = DEFAULT_RESPONSE_CACHE_SIZE): ResponseCache {
-  const max = Math.max(0, Math.floor(maxEntries));
-  // A Map iterates in insertion order, so its first entry is the least recently moved. Moving an entry on every hit
-  // would cost two map operations per Check; moving it once it has aged by half the bound keeps an entry used at
-  // least that often from ever reaching the front.
+  const max = Number.isFinite(maxEntries) ? Math.max(0, Math.floor(maxEntries)) : DEFAULT_RESPONSE_CACHE_SIZE;
+  // A Map iterates in insertion order, so its first entry is the least recently moved and goes first. Moving an
+  // entry on every hit would cost two more map operations per Check; moving it on a hit once half the bound of
+  // entries have been added since keeps any entry hit at least that often from reaching the front.
   const refreshAge = max >> 1;
   const entries = new Map<string, Entry>();
   let hits = 0;
