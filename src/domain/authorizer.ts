@@ -13,13 +13,7 @@ import { matchRoute } from "./routes.js";
 import { decideScopes } from "./scopes.js";
 import { couldNameKeySpace } from "./stored-text.js";
 import type { KeySpace } from "./types.js";
-import {
-  type DenyReason,
-  denialFingerprint,
-  errorVerdict,
-  type LimitStatus,
-  type Verdict,
-} from "./verdict.js";
+import { type DenyReason, errorVerdict, reusedDenial, type Verdict } from "./verdict.js";
 
 /** Everything the authorizer depends on, each behind a small interface (see ports.ts). */
 export interface AuthorizerOptions extends AdmissionOptions {
@@ -49,14 +43,9 @@ function deny(reason: DenyReason, message: string, space?: KeySpace): Verdict {
 }
 
 // The denials that repeat on every bad request, built once (per key space, whose credential sources a 401's
-// challenge names), with their fingerprint. Frozen: one object answers every such Check. (Verdict types its limits
-// as a mutable array; a frozen empty one throws on any attempt to change it.)
-const NO_LIMITS = Object.freeze([]) as readonly LimitStatus[] as LimitStatus[];
-const fixedDeny = (reason: DenyReason, message: string, space?: KeySpace): Verdict => {
-  const denial = { ...deny(reason, message, space), limits: NO_LIMITS } as Extract<Verdict, { kind: "deny" }>;
-  denial.fingerprint = denialFingerprint(denial);
-  return Object.freeze(denial);
-};
+// challenge names).
+const fixedDeny = (reason: DenyReason, message: string, space?: KeySpace): Verdict =>
+  reusedDenial(reason, message, space?.credentialSources);
 const NOT_FOUND = fixedDeny("not_found", "the API key is not valid");
 const NO_ROUTE = fixedDeny("no_route", "no route rule of the key space matches the request");
 // One denial per kind of bad path; the problems are a handful of constants, so this stays small.

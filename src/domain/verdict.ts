@@ -96,6 +96,21 @@ export function errorVerdict(error: unknown): Verdict {
   return { kind: "error", message: error instanceof Error ? error.message : String(error) };
 }
 
+// Verdict types its limits as a mutable array; a frozen empty one throws on any attempt to change it.
+const NO_LIMITS = Object.freeze([]) as readonly LimitStatus[] as LimitStatus[];
+
+/** A denial built once to answer many requests: frozen, so one object serves them all, and fingerprinted. */
+export function reusedDenial(
+  reason: DenyReason,
+  message: string,
+  credentialSources?: readonly CredentialSource[],
+): Verdict {
+  const denial: Extract<Verdict, { kind: "deny" }> = { kind: "deny", reason, message, limits: NO_LIMITS };
+  if (credentialSources) denial.credentialSources = credentialSources;
+  denial.fingerprint = denialFingerprint(denial);
+  return Object.freeze(denial);
+}
+
 /** The identity fields a fingerprint names. */
 export type IdentityFields = Omit<Identity, "fingerprint">;
 

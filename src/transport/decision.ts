@@ -99,9 +99,23 @@ export function verdictToDecision(
       options,
       nowSeconds,
     );
-    return { ...decision, reason: "error", transportError: options.failureMode === "error" };
+    return { ...decision, reason: "error", transportError: isTransportError(verdict, options) };
   }
   return denyDecision(verdict, options, nowSeconds);
+}
+
+const NONE: readonly [string, string][] = Object.freeze([]);
+
+/** Whether the verdict is answered with a transport error (gRPC UNAVAILABLE) rather than a decision. */
+export const isTransportError = (verdict: Verdict, options: DecisionOptions): boolean =>
+  verdict.kind === "error" && options.failureMode === "error";
+
+/** An answer's headers that change per request (VOLATILE_HEADERS), in order; the answer has them last. */
+export function volatileHeaders(verdict: Verdict, now?: number): readonly [string, string][] {
+  if (verdict.kind === "allow") return verdict.limits.length === 0 ? NONE : rateLimitHeaders(verdict.limits);
+  if (verdict.kind !== "deny" || verdict.reason !== "rate_limited") return NONE;
+  const seconds = retryAfter(verdict.limits, now ?? Date.now() / 1000);
+  return [["retry-after", String(seconds)], ...rateLimitHeaders(verdict.limits)];
 }
 
 function allowDecision(verdict: Extract<Verdict, { kind: "allow" }>, options: DecisionOptions): Decision {
@@ -119,7 +133,7 @@ function allowDecision(verdict: Extract<Verdict, { kind: "allow" }>, options: De
   // Fixed headers first, volatile rate-limit ones last, so a cached encoding plus the spliced tail keeps this order.
   const responseHeaders: [string, string][] = [];
   if (verdict.warnings.length > 0) responseHeaders.push([`${p}warning`, warningHeader(verdict.warnings)]);
-  responseHeaders.push(...rateLimitHeaders(verdict.limits));
+  responseHeaders.push(...volatileHeaders(verdict));
   return {
     allowed: true,
     httpStatus: 200,
@@ -152,7 +166,7 @@ function denyDecision(
   options: DecisionOptions,
   nowSeconds: number,
 ): Decision {
-  const { reason, message, limits, approval } = verdict;
+  const { reason, message, approval } = verdict;
   const responseHeaders: [string, string][] = [JSON_CONTENT_TYPE];
   let httpStatus: number;
   let grpcCode: number;
@@ -164,10 +178,7 @@ function denyDecision(
   } else if (reason === "rate_limited") {
     httpStatus = 429;
     grpcCode = GrpcCode.RESOURCE_EXHAUSTED;
-    responseHeaders.push(
-      ["retry-after", String(retryAfter(limits, nowSeconds))],
-      ...rateLimitHeaders(limits),
-    );
+    responseHeaders.push(...volatileHeaders({ kind: "deny", ...verdict }, nowSeconds));
   } else if (reason === "invalid_path") {
     // The request itself is at fault, whoever sends it: 400, as a proxy that normalises paths would answer.
     httpStatus = 400;

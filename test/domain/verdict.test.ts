@@ -2,7 +2,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CredentialSource } from "../../src/domain/types.js";
-import { type DenyReason, denialFingerprint, identityFingerprint } from "../../src/domain/verdict.js";
+import {
+  type DenyReason,
+  denialFingerprint,
+  type IdentityFields,
+  identityFingerprint,
+} from "../../src/domain/verdict.js";
 
 // Few values, with the fingerprints' own punctuation among them, so that pairs often differ in one field only or
 // could run one part into the next if parts were not delimited.
@@ -19,7 +24,7 @@ const identityFields = fc.record({
   name: text,
   metadata: fc.constant({}),
 });
-const named = (i: fc.RecordValue<typeof identityFields>) => [
+const named = (i: IdentityFields) => [
   i.keyId,
   i.keySpaceId,
   i.workspaceId,

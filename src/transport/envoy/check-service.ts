@@ -22,7 +22,7 @@ export interface CheckServiceOptions {
   /** A decision is sent within this many milliseconds even if the authorizer hangs (default 150). */
   deadlineMs?: number;
   decodeLimits?: DecodeLimits;
-  /** Encoded responses kept for reuse (default 4096; 0 disables). */
+  /** Answers kept encoded in the response cache (response-cache.ts; default 4096, 0 keeps none). */
   responseCacheSize?: number;
   /** Records every answer (metrics, span, decision log). */
   observer?: DecisionObserver;

@@ -83,7 +83,7 @@ describe("createCheckHandler answering allows", () => {
     });
   }
 
-  it("never reuses what it encoded for an identity that is not frozen, which a caller may change", async () => {
+  it("never reuses what it encoded for an identity a caller changed afterwards, fingerprint and all", async () => {
     const mutable: Identity = { ...identity, scopes: [...identity.scopes] };
     const first = allow({ identity: mutable });
     const second = allow({ identity: mutable });

@@ -1,4 +1,4 @@
-import { equals, fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { HeaderValueOption_HeaderAppendAction } from "../../../../gen/envoy/config/core/v3/base_pb.js";
 import {
@@ -7,10 +7,7 @@ import {
 } from "../../../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { Verdict } from "../../../../src/domain/verdict.js";
 import { DEFAULT_DECISION_OPTIONS, verdictToDecision } from "../../../../src/transport/decision.js";
-import {
-  createCheckResponseEncoder,
-  encodeCheckResponse,
-} from "../../../../src/transport/envoy/wire/check-response.js";
+import { encodeCheckResponse } from "../../../../src/transport/envoy/wire/check-response.js";
 import { allow, DENY_REASONS, deny, limit } from "../../fixtures.js";
 
 const NOW = 1_900_000_000;
@@ -74,80 +71,5 @@ describe("encodeCheckResponse", () => {
       (h) => h.header?.key === "x-keymesh-scopes",
     );
     expect(scopes).toMatchObject({ header: { value: "" }, keepEmptyValue: true });
-  });
-});
-
-describe("createCheckResponseEncoder", () => {
-  const cases: [string, Verdict][] = [
-    ["a plain allow", allow()],
-    ["an allow with limits and warnings", allow({ limits: [limit({ remaining: 3 })], warnings: ["w"] })],
-    ["a 401", deny("not_found")],
-    ["a 429", deny("rate_limited", { limits: [limit({ remaining: 0, retryAfterSeconds: 9 })] })],
-  ];
-  for (const [name, v] of cases) {
-    it(`produces bytes that decode exactly like the uncached encoding for ${name}, cold and warm`, () => {
-      const encoder = createCheckResponseEncoder();
-      const expected = decode(encodeCheckResponse(decide(v)));
-      for (let i = 0; i < 2; i++)
-        expect(equals(CheckResponseSchema, decode(encoder.encode(decide(v))), expected)).toBe(true);
-      expect(encoder.size).toBe(1);
-    });
-  }
-
-  it("shares one cache entry between responses that differ only in rate-limit values", () => {
-    const encoder = createCheckResponseEncoder();
-    const a = decode(encoder.encode(decide(allow({ limits: [limit({ remaining: 5 })] }))));
-    const b = decode(encoder.encode(decide(allow({ limits: [limit({ remaining: 4 })] }))));
-    expect(encoder.size).toBe(1);
-    const remaining = (r: CheckResponse) =>
-      allHeaders(r).find((h) => h.header?.key === "x-ratelimit-remaining")?.header?.value;
-    expect([remaining(a), remaining(b)]).toEqual(["5", "4"]);
-  });
-
-  it("never serves a stale identity: a changed scope under the same key id is re-encoded", () => {
-    const encoder = createCheckResponseEncoder();
-    encoder.encode(decide(allow()));
-    const v = allow();
-    if (v.kind === "allow") v.identity = { ...v.identity, scopes: ["pods:read"] };
-    const res = decode(encoder.encode(decide(v)));
-    expect(allHeaders(res).find((h) => h.header?.key === "x-keymesh-scopes")?.header?.value).toBe(
-      "pods:read",
-    );
-    expect([encoder.hits, encoder.misses]).toEqual([0, 2]);
-    encoder.encode(decide(v));
-    expect(encoder.hits).toBe(1);
-  });
-
-  it("treats a caller-supplied cache key as a slot only, never serving another decision's bytes", () => {
-    const encoder = createCheckResponseEncoder();
-    encoder.encode(decide(deny("not_found")), "slot");
-    expect(decode(encoder.encode(decide(deny("revoked")), "slot")).status?.message).toBe("denied: revoked");
-    encoder.encode(decide(deny("revoked")), "slot");
-    expect([encoder.hits, encoder.misses, encoder.size]).toEqual([1, 2, 1]);
-  });
-
-  it("evicts the least recently used entry when full, and caches nothing with size 0", () => {
-    const encoder = createCheckResponseEncoder({ maxEntries: 2 });
-    encoder.encode(decide(deny("missing")));
-    encoder.encode(decide(deny("revoked")));
-    encoder.encode(decide(deny("missing")));
-    encoder.encode(decide(deny("expired")));
-    expect([encoder.size, encoder.hits, encoder.misses]).toEqual([2, 1, 3]);
-    encoder.encode(decide(deny("missing")));
-    expect(encoder.hits).toBe(2);
-    encoder.encode(decide(deny("revoked")));
-    expect(encoder.misses).toBe(4);
-    const none = createCheckResponseEncoder({ maxEntries: 0 });
-    none.encode(decide(allow()));
-    none.encode(decide(allow()));
-    expect([none.size, none.hits]).toEqual([0, 0]);
-  });
-
-  it("encodes a large body whose length needs a multi-byte varint", () => {
-    const message = "m".repeat(20_000);
-    const d = decide(deny("insufficient_scope", { message, limits: [limit({ remaining: 0 })] }));
-    d.responseHeaders.push(["retry-after", "1"]);
-    const res = decode(createCheckResponseEncoder().encode(d));
-    expect((res.httpResponse.value as { body: string }).body).toContain(message);
   });
 });
