@@ -1,4 +1,3 @@
-import * as grpc from "@grpc/grpc-js";
 import type { Verdict } from "../../domain/verdict.js";
 import {
   type DecisionOptions,
@@ -9,6 +8,7 @@ import {
   verdictToDecision,
   volatileHeaders,
 } from "../decision.js";
+import { Status } from "../grpc-h2/protocol.js";
 import { createResponseCache } from "./response-cache.js";
 import {
   completeCheckResponse,
@@ -23,7 +23,7 @@ const RATE_LIMIT_NAME_BYTES: readonly Uint8Array[] = RATE_LIMIT_HEADER_NAMES.map
 /** What one Check call produces: CheckResponse bytes, or a gRPC error under failureMode "error". */
 export type CheckOutcome =
   | { kind: "response"; bytes: Uint8Array }
-  | { kind: "error"; code: grpc.status; details: string };
+  | { kind: "error"; code: number; details: string };
 
 /**
  * The encode step of Check: a verdict to the outcome sent to Envoy. The part of an answer that does not change
@@ -37,7 +37,7 @@ export function createCheckEncoder(
   const cache = createResponseCache(responseCacheSize);
   const unavailable: CheckOutcome = {
     kind: "error",
-    code: grpc.status.UNAVAILABLE,
+    code: Status.UNAVAILABLE,
     details: UNAVAILABLE_MESSAGE,
   };
   const build = (verdict: Verdict) => prepareCheckResponse(verdictToDecision(verdict, decisionOptions));

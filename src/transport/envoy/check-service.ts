@@ -1,11 +1,9 @@
-import type * as grpc from "@grpc/grpc-js";
 import type { Authorizer, CheckRequest } from "../../domain/check-request.js";
 import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 import type { DecisionObserver, DecisionSpan } from "../../observability/ports.js";
 import { type DecisionOptions, resolveDecisionOptions } from "../decision.js";
 import { type CheckOutcome, createCheckEncoder } from "./check-encode.js";
-import { bufferSerializers } from "./grpc-util.js";
 import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, decideWithin } from "./guard.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeCheckRequest } from "./wire/check-decode.js";
 
@@ -108,41 +106,3 @@ export function createCheckHandler(options: CheckServiceOptions): CheckHandler {
 }
 
 const INTERNAL_ERROR: Verdict = Object.freeze({ kind: "error", message: "internal error" });
-
-/** The grpc-js implementation type of the Authorization service. */
-export interface CheckImplementation extends grpc.UntypedServiceImplementation {
-  Check: grpc.handleUnaryCall<Buffer, Uint8Array>;
-}
-
-/** Builds the Authorization service with raw-bytes (de)serializers, so only the fields keymesh uses are decoded. */
-export function createCheckService(options: CheckServiceOptions): {
-  definition: grpc.ServiceDefinition<CheckImplementation>;
-  implementation: CheckImplementation;
-} {
-  const handle = createCheckHandler(options);
-  const definition: grpc.ServiceDefinition<CheckImplementation> = {
-    Check: {
-      path: CHECK_METHOD_PATH,
-      requestStream: false,
-      responseStream: false,
-      originalName: "check",
-      ...bufferSerializers,
-    },
-  };
-  const implementation: CheckImplementation = {
-    Check(call, callback) {
-      handle(call.request, call.getDeadline(), (result) =>
-        result.kind === "response"
-          ? callback(null, result.bytes)
-          : callback({ code: result.code, details: result.details }),
-      );
-    },
-  };
-  return { definition, implementation };
-}
-
-/** Registers `envoy.service.auth.v3.Authorization/Check` on a grpc-js server. */
-export function addCheckService(server: grpc.Server, options: CheckServiceOptions): void {
-  const { definition, implementation } = createCheckService(options);
-  server.addService(definition, implementation);
-}

@@ -12,8 +12,15 @@ export function serveCheck(server: GrpcH2Server, options: CheckServiceOptions): 
 /** Serves `keymesh.v1.KeyVerify/Verify` on the node:http2 gRPC server. */
 export function serveVerify(server: GrpcH2Server, options: VerifyServiceOptions): void {
   const handle = createVerifyHandler(options);
-  server.unary(VERIFY_METHOD_PATH, (request, deadline, done) => {
-    handle(request, deadline).then(
+  server.unary(VERIFY_METHOD_PATH, (request, deadline, done, headers) => {
+    // Metadata carries the caller's traceparent and x-request-id, which the decision's span and logs join.
+    const metadata = {
+      get: (name: string) => {
+        const value = headers[name];
+        return typeof value === "string" ? value : value?.[0];
+      },
+    };
+    handle(request, deadline, metadata).then(
       (r) =>
         done(
           r.ok ? { kind: "response", bytes: r.bytes } : { kind: "error", code: r.code, details: r.details },

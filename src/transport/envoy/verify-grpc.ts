@@ -1,10 +1,10 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
 import { VerifyRequestSchema, VerifyResponseSchema } from "../../../gen/keymesh/v1/verify_pb.js";
 import type { Verdict } from "../../domain/verdict.js";
 import type { Logger } from "../../log.js";
 import type { DecisionObserver, HeaderReader, ObservedRequest } from "../../observability/ports.js";
 import { UNAVAILABLE_MESSAGE } from "../decision.js";
+import { Status } from "../grpc-h2/protocol.js";
 import {
   type VerifyInput,
   type VerifyOutput,
@@ -12,7 +12,6 @@ import {
   verdictToVerifyResponse,
   verifyRequestToInput,
 } from "../verify-mapping.js";
-import { bufferSerializers } from "./grpc-util.js";
 import { budgetMs, createFailureLog, DEFAULT_CHECK_DEADLINE_MS, verdictWithin } from "./guard.js";
 
 /** The gRPC path of KeyVerify.Verify. */
@@ -30,17 +29,12 @@ export interface VerifyServiceOptions {
   observer?: DecisionObserver;
 }
 
-/** The grpc-js implementation type of the KeyVerify service. */
-export interface VerifyImplementation extends grpc.UntypedServiceImplementation {
-  Verify: grpc.handleUnaryCall<Buffer, Uint8Array>;
-}
-
-type VerifyOutcome = { ok: true; bytes: Uint8Array } | { ok: false; code: grpc.status; details: string };
+type VerifyOutcome = { ok: true; bytes: Uint8Array } | { ok: false; code: number; details: string };
 
 /** The transport-free core of Verify: VerifyRequest bytes in, VerifyResponse bytes or a gRPC status out; never rejects. */
 export function createVerifyHandler(
   options: VerifyServiceOptions,
-): (request: Uint8Array, callerDeadline?: grpc.Deadline, headers?: HeaderReader) => Promise<VerifyOutcome> {
+): (request: Uint8Array, callerDeadline?: number | Date, headers?: HeaderReader) => Promise<VerifyOutcome> {
   const deadlineMs = options.deadlineMs ?? DEFAULT_CHECK_DEADLINE_MS;
   const logFailure = createFailureLog(options.logger, "key verification failed");
   const observer = options.observer;
@@ -53,14 +47,14 @@ export function createVerifyHandler(
       observer?.unreadable(startedAt);
       return {
         ok: false,
-        code: grpc.status.INVALID_ARGUMENT,
+        code: Status.INVALID_ARGUMENT,
         details: "the VerifyRequest could not be decoded",
       };
     }
     const violation = validateVerifyInput(input);
     if (violation) {
       observer?.unreadable(startedAt);
-      return { ok: false, code: grpc.status.INVALID_ARGUMENT, details: violation.message };
+      return { ok: false, code: Status.INVALID_ARGUMENT, details: violation.message };
     }
     // The caller's headers carry its trace context and request id; the key travels in the message, never here.
     const observed: ObservedRequest = {
@@ -80,7 +74,7 @@ export function createVerifyHandler(
       if (verdict.kind === "error") {
         logFailure(verdict.message, () => observer?.logFields(observed, span));
         if (options.failureMode === "error") {
-          return { ok: false, code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
+          return { ok: false, code: Status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
         }
       }
       return { ok: true, bytes: toBinary(VerifyResponseSchema, verdictToVerifyResponse(verdict)) };
@@ -89,7 +83,7 @@ export function createVerifyHandler(
         observer?.logFields(observed, span),
       );
       verdict = INTERNAL_ERROR;
-      return { ok: false, code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
+      return { ok: false, code: Status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE };
     } finally {
       observer?.decided(verdict, observed, startedAt, span);
     }
@@ -98,45 +92,3 @@ export function createVerifyHandler(
 
 const INTERNAL_ERROR: Verdict = Object.freeze({ kind: "error", message: "internal error" });
 const NO_HEADERS: HeaderReader = { get: () => undefined };
-
-/** The first text value of a gRPC metadata key, as a header reader sees it. */
-function metadataHeaders(metadata: grpc.Metadata): HeaderReader {
-  return {
-    get(name) {
-      const value = metadata.get(name)[0];
-      return typeof value === "string" ? value : undefined;
-    },
-  };
-}
-
-/** Builds the KeyVerify service for grpc-js; protobuf-es does the (de)serialization inside the handler. */
-export function createVerifyService(options: VerifyServiceOptions): {
-  definition: grpc.ServiceDefinition<VerifyImplementation>;
-  implementation: VerifyImplementation;
-} {
-  const handle = createVerifyHandler(options);
-  const definition: grpc.ServiceDefinition<VerifyImplementation> = {
-    Verify: {
-      path: VERIFY_METHOD_PATH,
-      requestStream: false,
-      responseStream: false,
-      originalName: "verify",
-      ...bufferSerializers,
-    },
-  };
-  const implementation: VerifyImplementation = {
-    Verify(call, callback) {
-      handle(call.request, call.getDeadline(), metadataHeaders(call.metadata)).then(
-        (r) => (r.ok ? callback(null, r.bytes) : callback({ code: r.code, details: r.details })),
-        () => callback({ code: grpc.status.UNAVAILABLE, details: UNAVAILABLE_MESSAGE }),
-      );
-    },
-  };
-  return { definition, implementation };
-}
-
-/** Registers `keymesh.v1.KeyVerify/Verify` on a grpc-js server. */
-export function addVerifyService(server: grpc.Server, options: VerifyServiceOptions): void {
-  const { definition, implementation } = createVerifyService(options);
-  server.addService(definition, implementation);
-}

@@ -1,17 +1,18 @@
 import type http2 from "node:http2";
-import { type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
 import type {
   UniversalHandler,
   UniversalServerRequest,
   UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
-import { Status } from "./protocol.js";
+import { encodeGrpcMessage, MAX_TIMER_MS, Status } from "./protocol.js";
 import { canRespond, respondStatus } from "./respond.js";
 
 /** Serves some paths' streams on behalf of the gRPC server: the streaming and protocol services. */
 export interface StreamFallback {
   serves(path: string): boolean;
-  handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void;
+  /** `timeoutMs` is the call's parsed `grpc-timeout`, if it sent one. */
+  handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, timeoutMs?: number): void;
 }
 
 /**
@@ -34,12 +35,24 @@ export function createConnectFallback(
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
   return {
     serves: (path) => handlers.has(path),
-    handle(stream, headers) {
+    handle(stream, headers, timeoutMs) {
       const handler = handlers.get(headers[":path"] ?? "");
       if (!handler) return;
       const aborted = new AbortController();
+      // Connect applies the deadline to the handler, not to reading the request: a client that never finishes its
+      // message would hold the stream past its own deadline. Answered here if nothing was by then.
+      const deadline =
+        timeoutMs === undefined || timeoutMs > MAX_TIMER_MS
+          ? undefined
+          : setTimeout(() => {
+              if (canRespond(stream)) respondStatus(stream, Status.DEADLINE_EXCEEDED, "deadline exceeded");
+              aborted.abort();
+            }, timeoutMs);
       // The client reset the stream, or the answer is complete: either way a streaming method should stop.
-      stream.once("close", () => aborted.abort());
+      stream.once("close", () => {
+        clearTimeout(deadline);
+        aborted.abort();
+      });
       let request: UniversalServerRequest;
       try {
         request = {
@@ -47,7 +60,9 @@ export function createConnectFallback(
           method: headers[":method"] ?? "POST",
           url: `http://${headers[":authority"] ?? "localhost"}${headers[":path"]}`,
           header: toHeaders(headers),
-          body: stream,
+          // Connect stops reading at a message it rejects; a plain stream iterator would then destroy the stream
+          // (RST_STREAM CANCEL), and the client would never see the status Connect answers with.
+          body: stream.iterator({ destroyOnReturn: false }),
           signal: aborted.signal,
         };
       } catch {
@@ -112,8 +127,22 @@ async function writeResponse(
       }
     }
     if (!stream.destroyed) stream.end();
-  } catch {
-    // The handler's stream failed after the headers went out; all that is left is to end the call.
-    if (!stream.destroyed) stream.close();
+  } catch (error) {
+    // The handler's stream failed after the headers went out (a request message it could not read, say): the
+    // status still goes out in the trailers, as gRPC clients expect, rather than as a bare stream reset.
+    if (stream.destroyed) return;
+    if (!trailer) {
+      stream.close();
+      return;
+    }
+    const failed = ConnectError.from(error);
+    stream.removeAllListeners("wantTrailers");
+    stream.once("wantTrailers", () =>
+      stream.sendTrailers({
+        "grpc-status": String(failed.code),
+        "grpc-message": encodeGrpcMessage(failed.rawMessage),
+      }),
+    );
+    stream.end();
   }
 }

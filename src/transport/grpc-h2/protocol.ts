@@ -42,6 +42,9 @@ const TIMEOUT_UNIT_MS: Record<string, number> = {
   n: 0.000_001,
 };
 
+/** The longest delay a Node timer can hold (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
 /**
  * `grpc-timeout` in milliseconds: `TimeoutValue TimeoutUnit`, at most 8 ASCII digits then one of H M S m u n.
  * Undefined when absent, NaN when malformed (the caller answers INTERNAL, as grpc-go does).

@@ -91,14 +91,17 @@ export function createGrpcH2Server(limits: Partial<GrpcH2Limits> = {}): GrpcH2Se
     }
     const path = headers[":path"] ?? "";
     const method = methods.get(path);
-    if (method === undefined) {
-      if (fallback?.serves(path)) fallback.handle(stream, headers);
-      else respondStatus(stream, Status.UNIMPLEMENTED, `unknown method ${path}`);
+    if (method === undefined && !fallback?.serves(path)) {
+      respondStatus(stream, Status.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
     const timeoutMs = parseTimeout(headers["grpc-timeout"]);
     if (Number.isNaN(timeoutMs)) {
       respondStatus(stream, Status.INTERNAL, `malformed grpc-timeout "${headers["grpc-timeout"]}"`);
+      return;
+    }
+    if (method === undefined) {
+      fallback?.handle(stream, headers, timeoutMs);
       return;
     }
     const encoding = parseEncoding(headers["grpc-encoding"]);
@@ -110,7 +113,7 @@ export function createGrpcH2Server(limits: Partial<GrpcH2Limits> = {}): GrpcH2Se
       );
       return;
     }
-    serveUnary(stream, { method, encoding, timeoutMs, maxReceiveBytes: resolved.maxReceiveBytes });
+    serveUnary(stream, { method, encoding, headers, timeoutMs, maxReceiveBytes: resolved.maxReceiveBytes });
   }
 
   return {

@@ -1,7 +1,7 @@
 import type http2 from "node:http2";
 import { after, type Deadline } from "../../runtime/deadline.js";
 import { createUnaryMessageReader, decompress, type RawMessage } from "./message-reader.js";
-import { type MessageEncoding, Status } from "./protocol.js";
+import { MAX_TIMER_MS, type MessageEncoding, Status } from "./protocol.js";
 import { canRespond, respondMessage, respondStatus } from "./respond.js";
 
 /** What a unary method answers: a response message, or a gRPC status other than OK. */
@@ -11,19 +11,23 @@ export type UnaryResult =
 
 /**
  * A unary method: request message bytes in, `done` called once with the result. `deadline` is the caller's
- * `grpc-timeout` as an epoch time in milliseconds, or undefined. A `done` after the call was cancelled or timed out
- * is ignored, so a method needs no cancellation handling of its own.
+ * `grpc-timeout` as an epoch time in milliseconds, or undefined; `headers` are the call's metadata (lower-case
+ * names). A `done` after the call was cancelled or timed out is ignored, so a method needs no cancellation handling
+ * of its own.
  */
 export type UnaryMethod = (
   request: Uint8Array,
   deadline: number | undefined,
   done: (result: UnaryResult) => void,
+  headers: http2.IncomingHttpHeaders,
 ) => void;
 
 /** What a unary call is served with, besides its stream. */
 export interface UnaryCallOptions {
   method: UnaryMethod;
   encoding: MessageEncoding;
+  /** The request's headers, handed to the method as its metadata. */
+  headers: http2.IncomingHttpHeaders;
   /** The parsed `grpc-timeout` in milliseconds, if sent. */
   timeoutMs: number | undefined;
   maxReceiveBytes: number;
@@ -58,7 +62,7 @@ export function serveUnary(stream: http2.ServerHttp2Stream, options: UnaryCallOp
   const dispatch = (request: Uint8Array): void => {
     if (finished) return;
     try {
-      method(request, deadline, done);
+      method(request, deadline, done, options.headers);
     } catch {
       // Methods are meant never to throw; one that does costs its caller an INTERNAL, not the process.
       fail(Status.INTERNAL, "internal error");
@@ -107,7 +111,8 @@ export function serveUnary(stream: http2.ServerHttp2Stream, options: UnaryCallOp
   });
   // Closed before an answer: the client reset the stream (cancellation) or the session went away.
   stream.once("close", finish);
-  if (options.timeoutMs !== undefined) {
+  // A deadline beyond a timer's reach (grpc-timeout allows 99999999 hours) is as good as none.
+  if (options.timeoutMs !== undefined && options.timeoutMs <= MAX_TIMER_MS) {
     timer = after(Math.max(0, Math.ceil(options.timeoutMs)), () => {
       timer = undefined;
       fail(Status.DEADLINE_EXCEEDED, "deadline exceeded");
