@@ -45,9 +45,12 @@ function parseLabels(text: string, line: string): Record<string, string> {
 }
 
 function parseValue(text: string, line: string): number {
-  if (text === "+Inf") return Number.POSITIVE_INFINITY;
-  if (text === "-Inf") return Number.NEGATIVE_INFINITY;
-  if (text === "NaN") return Number.NaN;
+  // Prometheus reads values with Go's strconv.ParseFloat, which takes NaN and Inf in any case; prom-client writes
+  // "Nan" for an event-loop lag not yet sampled.
+  const lower = text.toLowerCase();
+  if (lower === "+inf" || lower === "inf") return Number.POSITIVE_INFINITY;
+  if (lower === "-inf") return Number.NEGATIVE_INFINITY;
+  if (lower === "nan") return Number.NaN;
   const value = Number(text);
   if (text === "" || Number.isNaN(value)) throw new Error(`bad value in: ${line}`);
   return value;
