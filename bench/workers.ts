@@ -30,7 +30,7 @@ function workerPids(primary: number): number[] {
   const children = readFileSync(`/proc/${primary}/task/${primary}/children`, "utf8").trim().split(/\s+/);
   return children
     .map(Number)
-    .filter((pid) => pid > 0 && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("main.ts"));
+    .filter((pid) => pid > 0 && /main\.[jt]s|start\.mjs/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8")));
 }
 
 /**
