@@ -39,7 +39,9 @@ for (let r = 0; r < rounds; r++) {
       samples[runner].idleMiB.push(round(idle.rssMiB, 1));
       samples[runner].loadedMiB.push(round(loaded.rssMiB, 1));
       samples[runner].hwmMiB.push(round(loaded.hwmMiB, 1));
-      console.log(`round ${r + 1} ${runner}: idle ${idle.rssMiB.toFixed(1)} MiB, after ${CHECKS} Checks ${loaded.rssMiB.toFixed(1)} MiB (peak ${loaded.hwmMiB.toFixed(1)})`);
+      console.log(
+        `round ${r + 1} ${runner}: idle ${idle.rssMiB.toFixed(1)} MiB, after ${CHECKS} Checks ${loaded.rssMiB.toFixed(1)} MiB (peak ${loaded.hwmMiB.toFixed(1)})`,
+      );
     } finally {
       rmSync(dataFile, { force: true });
       await bench.stop();
