@@ -10,14 +10,16 @@ export interface Frame {
 
 export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, GOAWAY: 7, CONTINUATION: 9 } as const;
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+/** The client connection preface (RFC 9113 §3.4). */
+export const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+/** One HTTP/2 frame: 9-byte head then payload (RFC 9113 §4.1). */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(9);
   head.writeUIntBE(payload.length, 0, 3);
   head[3] = type;
   head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
+  head.writeUInt32BE(streamId >>> 0, 5);
   return Buffer.concat([head, payload]);
 }
 

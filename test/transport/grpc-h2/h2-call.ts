@@ -6,6 +6,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckRequestSchema } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { frame, PREFACE } from "../../support/raw-h2.js";
 
 export const CHECK = "/envoy.service.auth.v3.Authorization/Check";
 
@@ -99,17 +100,7 @@ export function grpcStatus(outcome: H2Outcome): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-
-/** One HTTP/2 frame: 9-byte head then payload (RFC 9113 §4.1). */
-export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId >>> 0, 5);
-  return Buffer.concat([head, payload]);
-}
+export { frame } from "../../support/raw-h2.js";
 
 export interface RawFrame {
   type: number;
