@@ -1,10 +1,10 @@
 import { Code } from "@connectrpc/connect";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApprovalStatus, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
+import { ApprovalStatus } from "../../gen/keymesh/v1/types_pb.js";
 import { codeOf, gateway } from "../scenarios/support.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { createApprovalKeySpace } from "./approvals-support.js";
+import { createApprovalAgent } from "./approvals-support.js";
 
 let t: TestServer;
 let gw: ReturnType<typeof gateway>;
@@ -13,17 +13,7 @@ let workspaceId: string;
 
 beforeAll(async () => {
   t = await startTestServer();
-  const keySpaceId = await createApprovalKeySpace(t, "expiring");
-  workspaceId = (await t.admin.createWorkspace({ name: "w", apiAccess: true })).workspace!.id;
-  secret = (
-    await t.admin.createKey({
-      keySpaceId,
-      workspaceId,
-      ownerType: OwnerType.ORGANIZATION,
-      name: "agent",
-      scopes: ["things:write-approval"],
-    })
-  ).secret;
+  ({ workspaceId, secret } = await createApprovalAgent(t, "expiring"));
   gw = gateway(t, "expiring");
 });
 

@@ -1,4 +1,4 @@
-import { CredentialSourceKind, KeyStyle } from "../../gen/keymesh/v1/types_pb.js";
+import { CredentialSourceKind, KeyStyle, OwnerType } from "../../gen/keymesh/v1/types_pb.js";
 import type { TestServer } from "../support/server.js";
 
 /** Creates a key space `name` whose `things:write-approval` keys queue `POST /things` for a human; returns its id. */
@@ -19,4 +19,24 @@ export async function createApprovalKeySpace(t: TestServer, name: string): Promi
     routes: [{ method: "POST", path: "/things", scopes: ["things:write"] }],
   });
   return keySpace!.id;
+}
+
+/**
+ * Creates the approval key space `name`, a workspace with API access and an organization key holding
+ * `things:write-approval`, whose `POST /things` calls queue for a human.
+ */
+export async function createApprovalAgent(
+  t: TestServer,
+  name: string,
+): Promise<{ keySpaceId: string; workspaceId: string; secret: string }> {
+  const keySpaceId = await createApprovalKeySpace(t, name);
+  const workspaceId = (await t.admin.createWorkspace({ name: "w", apiAccess: true })).workspace!.id;
+  const { secret } = await t.admin.createKey({
+    keySpaceId,
+    workspaceId,
+    ownerType: OwnerType.ORGANIZATION,
+    name: "agent",
+    scopes: ["things:write-approval"],
+  });
+  return { keySpaceId, workspaceId, secret };
 }

@@ -7,9 +7,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApprovalStatus, OwnerType } from "../../../gen/keymesh/v1/types_pb.js";
+import { ApprovalStatus } from "../../../gen/keymesh/v1/types_pb.js";
 import { KeyVerify, VerifyCode } from "../../../gen/keymesh/v1/verify_pb.js";
-import { createApprovalKeySpace } from "../../admin/approvals-support.js";
+import { createApprovalAgent } from "../../admin/approvals-support.js";
 import { gateway } from "../../scenarios/support.js";
 import { startTestServer, type TestServer } from "../../support/server.js";
 
@@ -20,17 +20,7 @@ let secret: string;
 
 beforeAll(async () => {
   t = await startTestServer();
-  const keySpaceId = await createApprovalKeySpace(t, "guarded");
-  workspaceId = (await t.admin.createWorkspace({ name: "w", apiAccess: true })).workspace!.id;
-  secret = (
-    await t.admin.createKey({
-      keySpaceId,
-      workspaceId,
-      ownerType: OwnerType.ORGANIZATION,
-      name: "agent",
-      scopes: ["things:write-approval"],
-    })
-  ).secret;
+  ({ workspaceId, secret } = await createApprovalAgent(t, "guarded"));
   gw = gateway(t, "guarded");
 });
 
