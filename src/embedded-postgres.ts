@@ -70,7 +70,11 @@ export async function startEmbeddedPostgres(options: {
   const serviceUrl = `postgres://${SERVICE_ROLE}:${encodeURIComponent(servicePassword)}@127.0.0.1:${options.port}/keymesh`;
   const { default: postgres } = await import("postgres");
   // Not pg.createDatabase(): it connects to "localhost", which may resolve to ::1 where nothing listens.
-  const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), { max: 1, onnotice: () => {} });
+  const sql = postgres(url.replace(/\/keymesh$/, "/postgres"), {
+    max: 1,
+    onnotice: () => {},
+    fetch_types: false,
+  });
   try {
     if (fresh) await sql`create database keymesh`;
     // Every start, so that a data directory from before the service role gets it, and the password file rules.

@@ -1,4 +1,5 @@
 import postgres, { type Sql } from "postgres";
+import { INT8_ARRAY_OID, parseTextArray, serializeArray, TEXT_ARRAY_OID } from "./array-types.js";
 import { createHangWatchdog } from "./hang-watchdog.js";
 
 /** How a pool bounds its waits; statement and lock timeouts are sent as connection parameters. */
@@ -34,6 +35,17 @@ export function createSql(url: string, options: SqlOptions = {}): Sql {
     idle_timeout: 60,
     onnotice: options.onnotice ?? (() => {}),
     connection: { application_name: "keymesh", ...timeouts },
+    // postgres.js would otherwise query array types on each new connection and leave a failure unhandled.
+    fetch_types: false,
+    types: {
+      textArray: {
+        to: TEXT_ARRAY_OID,
+        from: [TEXT_ARRAY_OID],
+        serialize: serializeArray,
+        parse: parseTextArray,
+      },
+      int8Array: { to: INT8_ARRAY_OID, from: [], serialize: serializeArray, parse: (x: string) => x },
+    },
     ...(watchdog ? { socket: watchdog.socket } : {}),
   });
 }

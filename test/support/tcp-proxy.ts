@@ -7,6 +7,8 @@ export interface TcpProxy {
   cut(): void;
   /** Forwards again (new connections only). */
   restore(): void;
+  /** Everything clients have sent through the proxy so far, to see what a driver says on its own. */
+  clientBytes(): Buffer;
   close(): Promise<void>;
 }
 
@@ -14,6 +16,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   let down = false;
+  const sent: Buffer[] = [];
   const server = net.createServer((client) => {
     open.add(client);
     client.once("close", () => open.delete(client));
@@ -27,6 +30,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     });
     upstream.on("error", () => client.destroy());
     client.once("close", () => upstream.destroy());
+    client.on("data", (chunk: Buffer) => sent.push(chunk));
     client.pipe(upstream);
     upstream.pipe(client);
   });
@@ -40,6 +44,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     restore() {
       down = false;
     },
+    clientBytes: () => Buffer.concat(sent),
     close() {
       for (const socket of open) socket.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
