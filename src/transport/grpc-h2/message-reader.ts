@@ -36,58 +36,69 @@ const tooLarge = (size: number, max: number): MessageError => ({
 
 /** A reader for a call whose `grpc-encoding` is `encoding`, accepting messages up to `maxBytes`. */
 export function createUnaryMessageReader(encoding: MessageEncoding, maxBytes: number): UnaryMessageReader {
-  let first: Buffer | undefined;
-  let chunks: Buffer[] | undefined;
-  let length = 0;
-  let announced = -1;
-  let compressed = false;
+  return new MessageReader(encoding, maxBytes);
+}
 
-  const head = (): Buffer => (chunks ? Buffer.concat(chunks, length) : (first as Buffer));
+// A class rather than closures: one is made per call, and its methods are shared.
+class MessageReader implements UnaryMessageReader {
+  private first: Buffer | undefined;
+  private chunks: Buffer[] | undefined;
+  private length = 0;
+  private announced = -1;
+  private compressed = false;
 
-  return {
-    push(chunk) {
-      if (chunk.length === 0) return undefined;
-      if (first === undefined) first = chunk;
-      else {
-        chunks ??= [first];
-        chunks.push(chunk);
+  constructor(
+    private readonly encoding: MessageEncoding,
+    private readonly maxBytes: number,
+  ) {}
+
+  private head(): Buffer {
+    return this.chunks ? Buffer.concat(this.chunks, this.length) : (this.first as Buffer);
+  }
+
+  push(chunk: Buffer): MessageError | undefined {
+    if (chunk.length === 0) return undefined;
+    if (this.first === undefined) this.first = chunk;
+    else {
+      this.chunks ??= [this.first];
+      this.chunks.push(chunk);
+    }
+    this.length += chunk.length;
+    if (this.announced < 0 && this.length >= 5) {
+      const bytes = this.head();
+      const flag = bytes[0]!;
+      if (flag > 1) return { code: Status.INTERNAL, details: `invalid message flag ${flag}` };
+      this.compressed = flag === 1;
+      if (this.compressed && this.encoding === "identity") {
+        return {
+          code: Status.INTERNAL,
+          details: "compressed message flag set with no grpc-encoding (identity)",
+        };
       }
-      length += chunk.length;
-      if (announced < 0 && length >= 5) {
-        const bytes = head();
-        const flag = bytes[0]!;
-        if (flag > 1) return { code: Status.INTERNAL, details: `invalid message flag ${flag}` };
-        compressed = flag === 1;
-        if (compressed && encoding === "identity") {
-          return {
-            code: Status.INTERNAL,
-            details: "compressed message flag set with no grpc-encoding (identity)",
-          };
-        }
-        announced = bytes.readUInt32BE(1);
-        if (announced > maxBytes) return tooLarge(announced, maxBytes);
-      }
-      // Bytes past the first message: a second message, which a unary call may not carry.
-      if (announced >= 0 && length > 5 + announced) {
-        return { code: Status.INTERNAL, details: "a unary call carried more than one request message" };
-      }
-      return undefined;
-    },
-    message() {
-      if (announced < 0 || length < 5 + announced) return undefined;
-      return { compressed, bytes: head().subarray(5, 5 + announced) };
-    },
-    finish() {
-      if (first === undefined) {
-        return { code: Status.INTERNAL, details: "the call ended without a request message" };
-      }
-      if (announced < 0 || length < 5 + announced) {
-        return { code: Status.INTERNAL, details: "the call ended inside a request message" };
-      }
-      const bytes = head();
-      return { compressed, bytes: bytes.subarray(5, 5 + announced) };
-    },
-  };
+      this.announced = bytes.readUInt32BE(1);
+      if (this.announced > this.maxBytes) return tooLarge(this.announced, this.maxBytes);
+    }
+    // Bytes past the first message: a second message, which a unary call may not carry.
+    if (this.announced >= 0 && this.length > 5 + this.announced) {
+      return { code: Status.INTERNAL, details: "a unary call carried more than one request message" };
+    }
+    return undefined;
+  }
+
+  message(): RawMessage | undefined {
+    if (this.announced < 0 || this.length < 5 + this.announced) return undefined;
+    return { compressed: this.compressed, bytes: this.head().subarray(5, 5 + this.announced) };
+  }
+
+  finish(): RawMessage | MessageError {
+    if (this.first === undefined) {
+      return { code: Status.INTERNAL, details: "the call ended without a request message" };
+    }
+    if (this.announced < 0 || this.length < 5 + this.announced) {
+      return { code: Status.INTERNAL, details: "the call ended inside a request message" };
+    }
+    return { compressed: this.compressed, bytes: this.head().subarray(5, 5 + this.announced) };
+  }
 }
 
 /**
