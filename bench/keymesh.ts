@@ -4,7 +4,7 @@
  * scenario needs minted once. Both processes are shared by all scenarios and started on first use.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -38,6 +38,14 @@ export function defaultRunner(root: string): Runner {
   return root === REPO_ROOT ? "dist" : "tsx";
 }
 
+/** The node flags of the checkout's `npm start` (package.json), so that a compiled keymesh runs as it ships. */
+function startFlags(root: string): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    scripts: { start: string };
+  };
+  return scripts.start.split(/\s+/).filter((word) => word.startsWith("--"));
+}
+
 /** Starts `keymesh serve` with `env` added and resolves once it prints its root key and listens. */
 export async function startKeymesh(
   env: Record<string, string>,
@@ -46,7 +54,8 @@ export async function startKeymesh(
   runner: Runner = defaultRunner(root),
 ): Promise<KeymeshServer> {
   const dataDir = mkdtempSync(join(os.tmpdir(), "keymesh-bench-data-"));
-  const entry = runner === "dist" ? ["scripts/start.mjs"] : ["--import", "tsx", "src/main.ts"];
+  const entry =
+    runner === "dist" ? [...startFlags(root), "scripts/start.mjs"] : ["--import", "tsx", "src/main.ts"];
   const child = track(
     spawn(process.execPath, [...nodeArgs, ...entry, "serve"], {
       cwd: root,

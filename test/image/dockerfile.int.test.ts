@@ -25,7 +25,16 @@ import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { type KeymeshProcess, startKeymeshProcess } from "../support/keymesh-process.js";
 import { freePort } from "../support/processes.js";
 import { healthClient, reflectionClient } from "../transport/connect/grpc-clients.js";
-import { all, copyOf, envOf, execForm, healthcheckOf, parseDockerfile, type Stage } from "./dockerfile.js";
+import {
+  all,
+  copyOf,
+  envOf,
+  execForm,
+  healthcheckOf,
+  parseDockerfile,
+  type Stage,
+  startFlags,
+} from "./dockerfile.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const dockerfile = parseDockerfile(readFileSync(join(root, "Dockerfile"), "utf8"));
@@ -80,7 +89,7 @@ describe("the Dockerfile, read (no Postgres, no Redis)", () => {
     const user = all(runtime, "USER").at(-1)!.args;
     expect(user).toMatch(/^[1-9]\d*(:\d+)?$/);
     const entrypoint = execForm(all(runtime, "ENTRYPOINT").at(-1)!.args);
-    expect(entrypoint).toEqual(["/usr/bin/tini", "--", "node", "dist/src/main.js"]);
+    expect(entrypoint).toEqual(["/usr/bin/tini", "--", "node", ...startFlags(), "dist/src/main.js"]);
     expect(execForm(all(runtime, "CMD").at(-1)!.args)).toEqual(["serve"]);
     expect(runs(runtime).some((r) => /apt-get install .*\btini\b/.test(r))).toBe(true);
     const healthcheck = healthcheckOf(all(runtime, "HEALTHCHECK").at(-1)!);
@@ -289,6 +298,7 @@ describe("the runtime stage, replayed and run as the image runs it (Postgres)", 
       .split(" ");
     expect(readFileSync(`/proc/${node}/cmdline`, "utf8").split("\0").filter(Boolean)).toEqual([
       "node",
+      ...startFlags(),
       "dist/src/main.js",
       "serve",
     ]);

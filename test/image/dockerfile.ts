@@ -1,3 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
 /** A small Dockerfile reader: enough of the syntax to check keymesh's Dockerfile and replay its stages by hand. */
 
 /** One instruction, continuation lines joined. */
@@ -108,4 +112,12 @@ export function healthcheckOf(instruction: Instruction): {
       .map((option) => option.replace(/^--/, "").split("=") as [string, string]),
   );
   return { options, command: execForm(instruction.args.slice(at + 4).trim()) };
+}
+
+/** The node flags `npm start` runs the service with (package.json's start script), which the image must match. */
+export function startFlags(root = fileURLToPath(new URL("../..", import.meta.url))): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    scripts: { start: string };
+  };
+  return scripts.start.split(/\s+/).filter((word) => word.startsWith("--"));
 }
