@@ -8,21 +8,8 @@ export function applyChange(
   targets: { keys: KeyCache; keySpaces: { invalidate(): void } },
   change: Change,
 ): void {
-  switch (change.type) {
-    case "key":
-      targets.keys.invalidate((e) => e.key.id === change.id);
-      break;
-    case "workspace":
-      targets.keys.invalidate((e) => e.workspace.id === change.id);
-      break;
-    case "member":
-      targets.keys.invalidate((e) => e.owner?.id === change.id || e.workspace.ownerMemberId === change.id);
-      break;
-    case "key_space":
-      targets.keySpaces.invalidate();
-      targets.keys.invalidate((e) => e.key.keySpaceId === change.id);
-      break;
-  }
+  if (change.type === "key_space") targets.keySpaces.invalidate();
+  targets.keys.invalidate(change);
 }
 
 /** Listens for change notifications and drops what they make stale; returns a stop function. */

@@ -9,6 +9,23 @@ export type CacheHit =
   | { kind: "miss" }
   | { kind: "unknown" };
 
+/** What a change notification names; see KeyCache.invalidate. */
+export interface CacheScope {
+  type: "key" | "workspace" | "member" | "key_space";
+  id: string;
+}
+
+/** The ids under which an entry is found by invalidate, one per scope type it belongs to. */
+function scopesOf(entry: KeyEntry): [CacheScope["type"], string | null | undefined][] {
+  return [
+    ["key", entry.key.id],
+    ["workspace", entry.workspace.id],
+    ["member", entry.owner?.id],
+    ["member", entry.workspace.ownerMemberId],
+    ["key_space", entry.key.keySpaceId],
+  ];
+}
+
 /** An in-process cache of key entries by digest, with a bounded negative cache for unknown digests. */
 export interface KeyCache {
   get(digestHex: string): CacheHit;
@@ -17,8 +34,12 @@ export interface KeyCache {
   /** Stores an entry read at `generation`, unless an invalidation has happened since. */
   set(digestHex: string, entry: KeyEntry, generation?: number): void;
   setMissing(digestHex: string, generation?: number): void;
-  /** Drops every entry that `matches`; used when a key, workspace, member or key space changes. */
-  invalidate(matches: (entry: KeyEntry) => boolean): void;
+  /**
+   * Drops the entries a change of `scope` makes stale: a key's own, a workspace's keys, the keys a member owns or
+   * whose workspace the member owns, a key space's keys. Also drops every known miss. Costs the entries dropped,
+   * not the cache's size, since it runs on the event loop that serves Checks.
+   */
+  invalidate(scope: CacheScope): void;
   /** Drops everything, for when change notifications may have been missed. */
   clear(): void;
   readonly size: number;
@@ -56,15 +77,37 @@ export function createKeyCache(options: {
   const now = options.now ?? Date.now;
   const positive = new Map<string, Cached>();
   const negative = new Map<string, number>();
+  // Digests by "type:id": invalidate finds a change's entries without scanning the cache.
+  const index = new Map<string, Set<string>>();
   let generation = 0;
   let hits = 0;
   let negativeHits = 0;
   let misses = 0;
 
-  function bound<V>(map: Map<string, V>, max: number) {
+  function bound<V>(map: Map<string, V>, max: number, drop: (digest: string) => void) {
     // Maps iterate in insertion order, so the first key is the oldest entry.
-    while (map.size > max) map.delete(map.keys().next().value as string);
+    while (map.size > max) drop(map.keys().next().value as string);
   }
+
+  function indexed(digest: string, entry: KeyEntry, add: boolean): void {
+    for (const [type, id] of scopesOf(entry)) {
+      if (!id) continue;
+      const name = `${type}:${id}`;
+      let digests = index.get(name);
+      if (add) {
+        if (!digests) index.set(name, (digests = new Set()));
+        digests.add(digest);
+      } else if (digests?.delete(digest) && digests.size === 0) index.delete(name);
+    }
+  }
+
+  function dropPositive(digest: string): void {
+    const cached = positive.get(digest);
+    if (!cached) return;
+    positive.delete(digest);
+    indexed(digest, cached.hit.entry, false);
+  }
+  const dropNegative = (digest: string) => negative.delete(digest);
 
   return {
     get(digestHex) {
@@ -75,7 +118,7 @@ export function createKeyCache(options: {
           hits++;
           return t < hit.refreshAt ? hit.hit : { ...hit.hit, refresh: true };
         }
-        positive.delete(digestHex);
+        dropPositive(digestHex);
       }
       const missUntil = negative.get(digestHex);
       if (missUntil !== undefined) {
@@ -91,27 +134,29 @@ export function createKeyCache(options: {
     set(digestHex, entry, readAt = generation) {
       if (readAt !== generation) return;
       negative.delete(digestHex);
-      positive.delete(digestHex);
+      dropPositive(digestHex);
       const t = now();
       positive.set(digestHex, {
         hit: Object.freeze({ kind: "hit", entry }),
         until: t + options.ttlMs,
         refreshAt: t + options.ttlMs * (1 - REFRESH_SHARE),
       });
-      bound(positive, options.maxEntries);
+      indexed(digestHex, entry, true);
+      bound(positive, options.maxEntries, dropPositive);
     },
     setMissing(digestHex, readAt = generation) {
       if (readAt !== generation) return;
       // A re-read of a cached key that finds it gone ends the cached entry too.
-      positive.delete(digestHex);
+      dropPositive(digestHex);
       if (options.negativeMaxEntries === 0 || options.negativeTtlMs === 0) return;
       negative.delete(digestHex);
       negative.set(digestHex, now() + options.negativeTtlMs);
-      bound(negative, options.negativeMaxEntries);
+      bound(negative, options.negativeMaxEntries, dropNegative);
     },
-    invalidate(matches) {
+    invalidate(scope) {
       generation++;
-      for (const [digest, { hit }] of positive) if (matches(hit.entry)) positive.delete(digest);
+      const digests = index.get(`${scope.type}:${scope.id}`);
+      if (digests) for (const digest of [...digests]) dropPositive(digest);
       // A change can make an unknown digest known (a created or re-activated key), so misses go too.
       negative.clear();
     },
@@ -119,6 +164,7 @@ export function createKeyCache(options: {
       generation++;
       positive.clear();
       negative.clear();
+      index.clear();
     },
     get generation() {
       return generation;

@@ -301,7 +301,7 @@ describe("key cache", () => {
     });
     const { entry } = makeKey();
     const readAt = cache.generation;
-    cache.invalidate(() => true);
+    cache.invalidate({ type: "key", id: entry.key.id });
     cache.set("d", entry, readAt);
     expect(cache.get("d").kind).toBe("unknown");
     cache.set("d", entry, cache.generation);

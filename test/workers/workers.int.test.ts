@@ -4,6 +4,7 @@
  * (worker-sockets.ts). Needs Postgres and Redis.
  */
 import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -37,6 +38,8 @@ beforeAll(async () => {
       KEYMESH_CHECK_DEADLINE_MS: "3000",
     },
   });
+  // The primary reports serving once it listens; on a loaded machine a worker may still be starting.
+  for (let waited = 0; workerPids().length < WORKERS && waited < 60_000; waited += 100) await sleep(100);
 }, 120_000);
 
 afterAll(async () => {
