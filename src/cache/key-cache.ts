@@ -95,7 +95,10 @@ export function createKeyCache(options: {
       const name = `${type}:${id}`;
       let digests = index.get(name);
       if (add) {
-        if (!digests) index.set(name, (digests = new Set()));
+        if (!digests) {
+          digests = new Set();
+          index.set(name, digests);
+        }
         digests.add(digest);
       } else if (digests?.delete(digest) && digests.size === 0) index.delete(name);
     }
