@@ -23,6 +23,35 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
   return Buffer.concat([head, payload]);
 }
 
+/**
+ * Splits the bytes a peer sends into frames as they arrive: `push` returns the frames completed by `chunk`;
+ * `leftover` counts bytes that do not yet make a whole frame.
+ */
+export function createFrameReader(): { push(chunk: Buffer): Frame[]; readonly leftover: number } {
+  let pending = Buffer.alloc(0);
+  return {
+    push(chunk) {
+      pending = Buffer.concat([pending, chunk]);
+      const frames: Frame[] = [];
+      while (pending.length >= 9) {
+        const length = pending.readUIntBE(0, 3);
+        if (pending.length < 9 + length) break;
+        frames.push({
+          type: pending[3]!,
+          flags: pending[4]!,
+          streamId: pending.readUInt32BE(5) & 0x7fffffff,
+          payload: pending.subarray(9, 9 + length),
+        });
+        pending = pending.subarray(9 + length);
+      }
+      return frames;
+    },
+    get leftover() {
+      return pending.length;
+    },
+  };
+}
+
 /** An HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
 function hpackInt(value: number, prefixBits: number, firstByte: number): Buffer {
   const max = (1 << prefixBits) - 1;
@@ -74,7 +103,7 @@ export function rawH2Request(
 ): Promise<Frame[]> {
   return new Promise((resolve) => {
     const frames: Frame[] = [];
-    let pending = Buffer.alloc(0);
+    const reader = createFrameReader();
     let sent = false;
     const socket = net.connect(port, "127.0.0.1");
     const done = () => {
@@ -89,17 +118,7 @@ export function rawH2Request(
       socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(0))])),
     );
     socket.on("data", (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 9) {
-        const length = pending.readUIntBE(0, 3);
-        if (pending.length < 9 + length) break;
-        const f: Frame = {
-          type: pending[3]!,
-          flags: pending[4]!,
-          streamId: pending.readUInt32BE(5) & 0x7fffffff,
-          payload: pending.subarray(9, 9 + length),
-        };
-        pending = pending.subarray(9 + length);
+      for (const f of reader.push(chunk)) {
         frames.push(f);
         if (f.type === FRAME.SETTINGS && (f.flags & 1) === 0 && !sent) {
           sent = true;

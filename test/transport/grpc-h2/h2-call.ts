@@ -6,7 +6,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckRequestSchema } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
-import { frame, PREFACE } from "../../support/raw-h2.js";
+import { createFrameReader, type Frame, frame, PREFACE } from "../../support/raw-h2.js";
 
 export const CHECK = "/envoy.service.auth.v3.Authorization/Check";
 
@@ -102,13 +102,6 @@ export function grpcStatus(outcome: H2Outcome): number | undefined {
 
 export { frame } from "../../support/raw-h2.js";
 
-export interface RawFrame {
-  type: number;
-  flags: number;
-  streamId: number;
-  payload: Buffer;
-}
-
 /**
  * Sends the preface, an empty SETTINGS, then `bytes`, and collects the frames the server sends until it closes
  * the connection or `waitMs` passes. `ackPings` answers the server's PINGs as a live client would.
@@ -117,18 +110,18 @@ export function rawExchange(
   port: number,
   bytes: Buffer,
   options: { waitMs: number; ackPings?: boolean },
-): Promise<{ frames: RawFrame[]; closed: boolean; garbage: boolean; elapsedMs: number }> {
+): Promise<{ frames: Frame[]; closed: boolean; garbage: boolean; elapsedMs: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const frames: RawFrame[] = [];
-    let pending = Buffer.alloc(0);
+    const frames: Frame[] = [];
+    const reader = createFrameReader();
     let closed = false;
     const socket = net.connect(port, "127.0.0.1");
     const done = () => {
       clearTimeout(timer);
       socket.destroy();
       // Leftover bytes that never made a whole frame mean the server wrote something that is not HTTP/2.
-      resolve({ frames, closed, garbage: pending.length > 0, elapsedMs: performance.now() - started });
+      resolve({ frames, closed, garbage: reader.leftover > 0, elapsedMs: performance.now() - started });
     };
     const timer = setTimeout(done, options.waitMs);
     socket.on("error", () => {});
@@ -140,17 +133,7 @@ export function rawExchange(
       socket.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), bytes])),
     );
     socket.on("data", (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 9) {
-        const length = pending.readUIntBE(0, 3);
-        if (pending.length < 9 + length) break;
-        const f = {
-          type: pending[3]!,
-          flags: pending[4]!,
-          streamId: pending.readUInt32BE(5) & 0x7fffffff,
-          payload: pending.subarray(9, 9 + length),
-        };
-        pending = pending.subarray(9 + length);
+      for (const f of reader.push(chunk)) {
         frames.push(f);
         if (f.type === 6 && (f.flags & 1) === 0 && options.ackPings) socket.write(frame(6, 1, 0, f.payload));
       }
