@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { bindPort } from "./bind-port.js";
 import {
   boundSession,
   DEFAULT_HTTP_LIMITS,
@@ -43,7 +44,7 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
  * Serves `handler` over cleartext HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port: Node's servers can each
  * speak only one of them, so a plain TCP server reads the first bytes and hands the socket to the right one.
  */
-export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Promise<HttpListener> {
+export async function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Promise<HttpListener> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const bounded = endUploadsAfterEarlyResponses(handler);
   const h1 = http.createServer(http1ServerOptions(limits), bounded);
@@ -139,23 +140,13 @@ export function listenHttp(handler: HttpHandler, options: ListenHttpOptions): Pr
     }
   };
 
-  return new Promise((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen(options.port, options.host, () => {
-      tcp.off("error", reject);
-      const address = tcp.address();
-      if (address === null || typeof address === "string") {
-        reject(new Error("listenHttp: not bound to a TCP port"));
-        return;
-      }
-      resolve({
-        port: address.port,
-        streamMaps,
-        close: () => {
-          closing ??= close();
-          return closing;
-        },
-      });
-    });
-  });
+  const port = await bindPort(tcp, options.port, options.host, "listenHttp");
+  return {
+    port,
+    streamMaps,
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import type http2 from "node:http2";
+import { bindPort } from "../bind-port.js";
 import { createStreamMapRecycler, type StreamMapRecycler } from "../stream-map-recycler.js";
 import type { GrpcH2Server } from "./server.js";
 
@@ -25,7 +26,10 @@ export interface ListenGrpcH2Options {
  * clients open no new call on it and retry elsewhere, lets the calls in flight finish for up to `graceMs`, then
  * drops what is left.
  */
-export function listenGrpcH2(server: GrpcH2Server, options: ListenGrpcH2Options): Promise<GrpcListener> {
+export async function listenGrpcH2(
+  server: GrpcH2Server,
+  options: ListenGrpcH2Options,
+): Promise<GrpcListener> {
   const h2 = server.http2;
   const sessions = new Set<http2.ServerHttp2Session>();
   const streamMaps = createStreamMapRecycler();
@@ -54,23 +58,13 @@ export function listenGrpcH2(server: GrpcH2Server, options: ListenGrpcH2Options)
     }
   };
 
-  return new Promise((resolve, reject) => {
-    h2.once("error", reject);
-    h2.listen(options.port, options.host, () => {
-      h2.off("error", reject);
-      const address = h2.address();
-      if (address === null || typeof address === "string") {
-        reject(new Error("listenGrpcH2: not bound to a TCP port"));
-        return;
-      }
-      resolve({
-        port: address.port,
-        streamMaps,
-        close(graceMs = 2000) {
-          closing ??= close(graceMs);
-          return closing;
-        },
-      });
-    });
-  });
+  const port = await bindPort(h2, options.port, options.host, "listenGrpcH2");
+  return {
+    port,
+    streamMaps,
+    close(graceMs = 2000) {
+      closing ??= close(graceMs);
+      return closing;
+    },
+  };
 }
