@@ -44,6 +44,8 @@ export interface Config {
   failureMode: "deny" | "error";
   /** What a rate-limiter failure does: allow with a warning header, or a 503 denial. */
   rateLimitFailure: "open" | "closed";
+  /** How long a busy key's rate-limit lease lives (KEYMESH_RATE_LIMIT_LEASE_MS); 0 charges Redis on every request. */
+  rateLimitLeaseMs: number;
   checkDeadlineMs: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
@@ -195,6 +197,7 @@ export function loadConfig(env: Env = process.env, parallelism = availableParall
     grpcPort: int(env, "KEYMESH_GRPC_PORT", 9090, 0, 65535),
     failureMode: oneOf(env, "KEYMESH_FAILURE_MODE", ["deny", "error"], "deny"),
     rateLimitFailure: oneOf(env, "KEYMESH_RATE_LIMIT_FAILURE", ["open", "closed"], "open"),
+    rateLimitLeaseMs: int(env, "KEYMESH_RATE_LIMIT_LEASE_MS", 100, 0, 10_000),
     checkDeadlineMs,
     cacheTtlMs: int(env, "KEYMESH_CACHE_TTL_MS", 30_000, 100, 3_600_000),
     cacheMaxEntries: int(env, "KEYMESH_CACHE_MAX_ENTRIES", 100_000, 10, 10_000_000),

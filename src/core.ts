@@ -8,7 +8,6 @@ import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type AuthorizerOptions, createAuthorizer } from "./domain/authorizer.js";
 import { createDigester } from "./domain/digest.js";
-import type { RateLimiter } from "./domain/ports.js";
 import type { Logger } from "./log.js";
 import {
   instrumentKeyLookup,
@@ -18,6 +17,7 @@ import {
 import type { BackendCells } from "./observability/metrics.js";
 import type { Observability } from "./observability/observability.js";
 import type { OutboxBacklog } from "./observability/state-metrics.js";
+import { createLeasingLimiter, type LeaseBackend } from "./ratelimit/lease-limiter.js";
 import { createPostgresApprovalGate } from "./store/approval-gate.js";
 import type { Change } from "./store/db.js";
 import { isDatabaseUnavailable } from "./store/errors.js";
@@ -38,6 +38,7 @@ export type CoreConfig = Pick<
   | "lastUsedFlushMs"
   | "defaultKeySpace"
   | "rateLimitFailure"
+  | "rateLimitLeaseMs"
   | "checkDeadlineMs"
   | "approvalTtlSeconds"
   | "approvalHeader"
@@ -59,7 +60,7 @@ export async function createCore(options: {
   config: CoreConfig;
   sql: Sql;
   pepper: string;
-  limiter: RateLimiter | undefined;
+  limiter: LeaseBackend | undefined;
   logger: Logger;
   observability: Observability;
 }) {
@@ -86,9 +87,23 @@ export async function createCore(options: {
   // text reach Postgres a second time, and its failure would go unhandled.
   observability.lookupKeySpacesWith((idOrName) => keySpaces.peek(idOrName));
   const limiterBackend = config.redisUrl || config.redisClusterNodes.length > 0 ? "redis" : "memory";
-  const limiter =
-    options.limiter &&
-    instrumentLimiter(options.limiter, limiterBackend, metrics.limiter(limiterBackend), tracing);
+  const backend = options.limiter;
+  const instrumented =
+    backend && instrumentLimiter(backend, limiterBackend, metrics.limiter(limiterBackend), tracing);
+  // Leases only pay off where the limiter is shared: the memory limiter is already local.
+  const leasing =
+    instrumented && limiterBackend === "redis" && config.rateLimitLeaseMs > 0
+      ? createLeasingLimiter(
+          {
+            consume: (request) => instrumented.consume(request),
+            giveBack: (request, amount) => backend.giveBack(request, amount),
+            // The server closes the backend itself, after this core.
+            close: async () => {},
+          },
+          { leaseMs: config.rateLimitLeaseMs },
+        )
+      : undefined;
+  const limiter = leasing ?? instrumented;
   const usage = createUsageRecorder(sql, { flushMs: config.lastUsedFlushMs, logger });
   let limiterFailures = 0;
   let limiterFailuresLogged = 0;
@@ -175,6 +190,8 @@ export async function createCore(options: {
     /** Stops applying change notifications; only the cache TTL then bounds staleness (used by tests). */
     stopListening: () => listener.stop(),
     async close() {
+      // Unspent leases go back while the limiter can still take them.
+      await leasing?.close();
       health.stop();
       await outbox.stop();
       await listener.stop();

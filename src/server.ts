@@ -5,12 +5,12 @@ import { createApp } from "./app.js";
 import type { Config } from "./config.js";
 import { type Core, createCore } from "./core.js";
 import { createDigester } from "./domain/digest.js";
-import type { RateLimiter } from "./domain/ports.js";
 import { persistentSecret, startEmbeddedPostgres } from "./embedded-postgres.js";
 import { createHealth, type Health } from "./health.js";
 import type { Logger } from "./log.js";
 import { createObservability } from "./observability/observability.js";
 import { createTracing } from "./observability/tracing.js";
+import type { LeaseBackend } from "./ratelimit/lease-limiter.js";
 import { createMemoryLimiter } from "./ratelimit/memory-limiter.js";
 import { createRedisLimiter } from "./ratelimit/redis-limiter.js";
 import { createSql } from "./store/db.js";
@@ -109,7 +109,7 @@ async function openServicePool(
   return sql;
 }
 
-async function openLimiter(config: Config, logger: Logger): Promise<RateLimiter> {
+async function openLimiter(config: Config, logger: Logger): Promise<LeaseBackend> {
   if (config.redisClusterNodes.length === 0 && !config.redisUrl) {
     logger.info("REDIS_URL is unset: rate limits are kept in memory for this instance only");
     return createMemoryLimiter();

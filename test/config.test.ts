@@ -39,6 +39,13 @@ describe("configuration", () => {
     expect(loadConfig({ KEYMESH_REDIS_TIMEOUT_MS: "149" }).redisTimeoutMs).toBe(149);
   });
 
+  it("leases rate limits for 100 ms by default, 0 turns leases off, and anything else is refused", () => {
+    expect(loadConfig({}).rateLimitLeaseMs).toBe(100);
+    expect(loadConfig({ KEYMESH_RATE_LIMIT_LEASE_MS: "0" }).rateLimitLeaseMs).toBe(0);
+    for (const bad of ["-1", "10001", "0.5", "soon"])
+      expect(() => loadConfig({ KEYMESH_RATE_LIMIT_LEASE_MS: bad })).toThrow(/KEYMESH_RATE_LIMIT_LEASE_MS/);
+  });
+
   it("an external database requires a pepper of at least 32 characters, and never echoes the URL", () => {
     expect(() => loadConfig({ DATABASE_URL: "postgres://u:hunter2@db/x" })).toThrow(
       /KEYMESH_PEPPER is required/,

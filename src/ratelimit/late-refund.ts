@@ -78,6 +78,8 @@ export interface RefundCounts {
 export interface Refunder {
   /** Refunds every request of a late call whose reply says it was charged. */
   refundLate(requests: readonly ScriptRequest[], replies: readonly unknown[]): void;
+  /** Gives `tokens` back to every bucket of one request (a lease's unspent tokens). */
+  giveBack(request: ScriptRequest, tokens: number): void;
   /** Resolves once no refund is in flight. */
   idle(): Promise<void>;
   readonly counts: Readonly<RefundCounts>;
@@ -127,27 +129,36 @@ export function createRefunder(run: RefundRunner, options: RefunderOptions): Ref
     );
   };
 
+  const refund = (buckets: RefundMap): void => {
+    if (buckets.size === 0) return;
+    if (pending >= maxPending) {
+      counts.dropped++;
+      return;
+    }
+    const keys = [...buckets.keys()];
+    const args = Buffer.allocUnsafe(24 * keys.length);
+    let at = 0;
+    for (const { capacity, periodSeconds, tokens } of buckets.values()) {
+      at = args.writeDoubleLE(capacity, at);
+      at = args.writeDoubleLE(periodSeconds, at);
+      at = args.writeDoubleLE(tokens, at);
+    }
+    keys.push(markerKey(keys[0]!));
+    pending++;
+    counts.started++;
+    send(keys, args, 1);
+  };
+
   return {
     counts,
     refundLate(requests, replies) {
-      const refund = chargedBuckets(requests, replies);
-      if (refund.size === 0) return;
-      if (pending >= maxPending) {
-        counts.dropped++;
-        return;
-      }
-      const keys = [...refund.keys()];
-      const args = Buffer.allocUnsafe(24 * keys.length);
-      let at = 0;
-      for (const { capacity, periodSeconds, tokens } of refund.values()) {
-        at = args.writeDoubleLE(capacity, at);
-        at = args.writeDoubleLE(periodSeconds, at);
-        at = args.writeDoubleLE(tokens, at);
-      }
-      keys.push(markerKey(keys[0]!));
-      pending++;
-      counts.started++;
-      send(keys, args, 1);
+      refund(chargedBuckets(requests, replies));
+    },
+    giveBack({ keys, limits }, tokens) {
+      const map: RefundMap = new Map();
+      for (let i = 0; i < keys.length; i++)
+        map.set(keys[i]!, { capacity: limits[2 * i]!, periodSeconds: limits[2 * i + 1]!, tokens });
+      refund(map);
     },
     idle() {
       return pending === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve));
@@ -155,12 +166,12 @@ export function createRefunder(run: RefundRunner, options: RefunderOptions): Ref
   };
 }
 
+/** Tokens to give back per bucket key, with the bucket's limit. */
+type RefundMap = Map<string, { capacity: number; periodSeconds: number; tokens: number }>;
+
 /** Tokens to give back per bucket key: the cost of every request the reply says was charged, summed per bucket. */
-function chargedBuckets(
-  requests: readonly ScriptRequest[],
-  replies: readonly unknown[],
-): Map<string, { capacity: number; periodSeconds: number; tokens: number }> {
-  const refund = new Map<string, { capacity: number; periodSeconds: number; tokens: number }>();
+function chargedBuckets(requests: readonly ScriptRequest[], replies: readonly unknown[]): RefundMap {
+  const refund: RefundMap = new Map();
   for (let r = 0; r < requests.length; r++) {
     const reply = replies[r];
     // Only the status matters: an allowed request charged each of its buckets its cost.

@@ -1,4 +1,5 @@
-import type { LimitRequest, LimitResult, RateLimiter } from "../domain/ports.js";
+import type { LimitRequest, LimitResult } from "../domain/ports.js";
+import type { Limit } from "../domain/types.js";
 import {
   buildResult,
   charged,
@@ -8,6 +9,7 @@ import {
   refilledTokens,
   validateRequest,
 } from "./bucket-math.js";
+import type { LeaseBackend } from "./lease-limiter.js";
 
 /** Options for the single-process limiter. */
 export interface MemoryLimiterOptions {
@@ -18,7 +20,7 @@ export interface MemoryLimiterOptions {
 }
 
 /** The in-memory limiter, with its bucket count exposed so tests can see idle buckets go. */
-export interface MemoryRateLimiter extends RateLimiter {
+export interface MemoryRateLimiter extends LeaseBackend {
   readonly size: number;
 }
 
@@ -46,6 +48,14 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryR
     }
   }
 
+  function store(key: string, left: number, limit: Limit, nowMs: number): void {
+    buckets.set(key, {
+      tokens: left,
+      updatedAtMs: nowMs,
+      expiresAtMs: nowMs + Math.ceil(msUntilFull(left, limit)) + EXPIRY_MARGIN_MS,
+    });
+  }
+
   function consumeNow(request: LimitRequest): LimitResult {
     validateRequest(request);
     const nowMs = now();
@@ -60,12 +70,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryR
     if (!allowed) return buildResult(request, false, tokens, nowMs);
     const after = tokens.map((t) => charged(t, request.cost));
     request.buckets.forEach((b, i) => {
-      const left = after[i] as number;
-      buckets.set(keys[i] as string, {
-        tokens: left,
-        updatedAtMs: nowMs,
-        expiresAtMs: nowMs + Math.ceil(msUntilFull(left, b.limit)) + EXPIRY_MARGIN_MS,
-      });
+      store(keys[i] as string, after[i] as number, b.limit, nowMs);
     });
     return buildResult(request, true, after, nowMs);
   }
@@ -76,6 +81,22 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryR
     },
     async consume(request) {
       return consumeNow(request);
+    },
+    giveBack(request, amount) {
+      if (!(amount > 0)) return;
+      const nowMs = now();
+      for (const b of request.buckets) {
+        const key = `{${request.tag}}:${b.id}`;
+        const stored = buckets.get(key);
+        // A missing or expired bucket is full: there is nothing to give back to.
+        if (!stored || stored.expiresAtMs <= nowMs) continue;
+        store(
+          key,
+          Math.min(b.limit.capacity, refilledTokens(stored, b.limit, nowMs) + amount),
+          b.limit,
+          nowMs,
+        );
+      }
     },
     async close() {
       buckets.clear();

@@ -1,9 +1,10 @@
 import { Cluster, Redis } from "ioredis";
-import type { Bucket, LimitRequest, LimitResult, RateLimiter } from "../domain/ports.js";
+import type { Bucket, LimitRequest, LimitResult } from "../domain/ports.js";
 import { settleWithin } from "../runtime/deadline.js";
 import { buildResult, isFrozenBucketList, validateRequest } from "./bucket-math.js";
 import { ClockOffset } from "./clock-offset.js";
 import { createRefunder, REFUND_LUA, REFUND_SHA, type RefundCounts } from "./late-refund.js";
+import type { LeaseBackend } from "./lease-limiter.js";
 import { CONSUME_LUA, CONSUME_SHA, SCRIPT_ALLOWED, SCRIPT_STALE } from "./redis-script.js";
 import { createScriptBatcher } from "./script-batch.js";
 import { decodeReply, encodeRequests, type ScriptRequest } from "./script-codec.js";
@@ -23,7 +24,7 @@ export interface RedisLimiterOptions {
 }
 
 /** The Redis limiter, plus a way to wait for the first connection at boot. */
-export interface RedisRateLimiter extends RateLimiter {
+export interface RedisRateLimiter extends LeaseBackend {
   /** Resolves once the connection is ready; until then `consume` fails fast instead of queueing. */
   ready(timeoutMs?: number): Promise<void>;
   /** What became of the charges of replies that arrived after their callers were answered as not counted. */
@@ -136,6 +137,10 @@ export function createRedisLimiter(options: RedisLimiterOptions): RedisRateLimit
       return batcher
         .submit(groupOf(request.tag), { keys, limits, cost: request.cost })
         .then((raw) => settle(request, raw));
+    },
+    giveBack(request, amount) {
+      if (closed || !(amount > 0) || request.buckets.length === 0) return;
+      refunder.giveBack({ ...prepare(request), cost: 0 }, amount);
     },
     refunds: refunder.counts,
     async ready(readyTimeoutMs = 10_000) {
