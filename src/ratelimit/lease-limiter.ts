@@ -39,11 +39,12 @@ interface Lease {
   /** Cost spent through this list since `windowStart`: the demand the next lease is sized by. */
   spent: number;
   windowStart: number;
-  /** Settles once the grant in flight has been applied; requests the lease cannot pay wait for it once. */
-  granting: Promise<void> | undefined;
+  /**
+   * The request carrying the grant in flight; requests the lease cannot pay wait for it once, and share its failure
+   * rather than adding a backend call, and a timeout, of their own.
+   */
+  granting: Promise<LimitResult> | undefined;
 }
-
-const ignore = () => {};
 
 /** Demand is measured over at least this long before a lease is sized from it. */
 const MIN_WINDOW_MS = 5;
@@ -53,10 +54,9 @@ const MIN_WINDOW_MS = 5;
  * request: the lease is charged in advance, alongside a request that goes to the backend anyway, and spent locally
  * until it runs out or `leaseMs` passes, when what is left is given back. A request the lease cannot pay is
  * decided by the backend, with the lease's tokens added to what it is asked for, so one instance admits exactly
- * what a single bucket would. Two bounds follow from holding tokens (docs/security.md, "Rate-limit leases"): another instance may be
- * refused what a lease holds, and a lease's tokens do not stop the backend's bucket from refilling, so a holder
- * may admit up to one lease beyond the capacity. Leases are therefore only taken from buckets whose largest lease
- * (`maxFraction` of capacity) refills in no less than `leaseMs`.
+ * what a single bucket would. Holding tokens has two costs (docs/security.md, "Rate-limit leases"): another
+ * instance may be refused what a lease holds, and the backend's bucket keeps refilling while a lease is out, so a
+ * holder may admit up to one lease beyond the capacity.
  */
 export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOptions): LeasingLimiter {
   const { leaseMs } = options;
@@ -73,7 +73,7 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
     let most = Number.POSITIVE_INFINITY;
     for (const { limit } of buckets) {
       const size = Math.floor(limit.capacity * maxFraction);
-      // Refill while a lease is held adds to what its holder can admit; keep that within one lease.
+      // Counts answered from a lease leave out the refill since its grant: keep that below one lease.
       const refillMs = (size / limit.capacity) * limit.periodSeconds * 1000;
       most = Math.min(most, refillMs >= leaseMs ? size : 0);
     }
@@ -180,8 +180,10 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
     const answer = ask(want).then(
       (result) => {
         if (want > 0) lease.granting = undefined;
-        // Refused with the lease added: the request alone may still fit.
-        if (!result.allowed && want > 0) return ask(0).then((again) => settle(again, 0), failed);
+        // Refused with the lease added, but every bucket holds what the request alone needs: ask for that.
+        if (!result.allowed && want > 0 && result.statuses.every((s) => fits(s.remaining, need)))
+          return ask(0).then((again) => settle(again, 0), failed);
+        if (!result.allowed) return settle(result, 0);
         return settle(result, want);
       },
       (error: unknown) => {
@@ -189,7 +191,7 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
         return failed(error);
       },
     );
-    if (want > 0) lease.granting = answer.then(ignore, ignore);
+    if (want > 0) lease.granting = answer;
     return answer;
   };
 

@@ -291,6 +291,27 @@ describe("leasing limiter", () => {
     expect(await remaining({ tag: "w", buckets, cost: 0 })).toBe(1_000_000 - admitted);
   });
 
+  it("makes requests waiting for a grant share its failure rather than call the backend again", async () => {
+    const clock = fakeClock();
+    const { backend, seen } = countingBackend(clock.now);
+    const leasing = createLeasingLimiter(backend, { leaseMs: LEASE_MS, now: clock.now });
+    const buckets = frozenList(1_000_000, SLOW_PERIOD);
+    for (let i = 0; i < 200; i++) {
+      await leasing.consume({ tag: "w", buckets, cost: 1 });
+      clock.advance(1);
+    }
+    // The lease has run out of time: the next request asks for a new one, and the rest of the burst waits for it.
+    clock.advance(LEASE_MS);
+    seen.fail = true;
+    const callsBefore = seen.calls;
+    const burst = await Promise.allSettled(
+      Array.from({ length: 50 }, () => leasing.consume({ tag: "w", buckets, cost: 1 })),
+    );
+    expect(burst.every((r) => r.status === "rejected")).toBe(true);
+    expect(seen.calls - callsBefore).toBe(1);
+    await leasing.close();
+  });
+
   it("passes a bucket list that can change straight to the backend", async () => {
     const clock = fakeClock();
     const { backend, seen } = countingBackend(clock.now);
