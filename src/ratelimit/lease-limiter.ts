@@ -21,7 +21,7 @@ export interface LeaseOptions {
 
 /** The leasing limiter; `close()` gives every lease back and leaves the backend open for its owner to close. */
 export interface LeasingLimiter extends RateLimiter {
-  /** Gives back the unspent tokens of every lease past its time (also run by a timer every `leaseMs`). */
+  /** Gives back the unspent tokens of every lease idle for a lease time past its own (also run every `leaseMs`). */
   sweep(): void;
 }
 
@@ -51,10 +51,10 @@ const MIN_WINDOW_MS = 5;
 
 /**
  * Wraps a shared limiter (Redis) so that a busy bucket list is charged there once per lease instead of once per
- * request: the lease is charged in advance, alongside a request that goes to the backend anyway, and spent locally
- * until it runs out or `leaseMs` passes, when what is left is given back. A request the lease cannot pay is
- * decided by the backend, with the lease's tokens added to what it is asked for, so one instance admits exactly
- * what a single bucket would. Holding tokens has two costs (docs/security.md, "Rate-limit leases"): another
+ * request: the lease is charged in advance, alongside a request that goes to the backend anyway, and spent locally;
+ * past `leaseMs` the next request renews it, and a lease no request renews is given back. A request the lease
+ * cannot pay is decided by the backend, with the lease's tokens added to what it is asked for, so one instance
+ * admits exactly what a single bucket would. Holding tokens has two costs (docs/security.md, "Rate-limit leases"): another
  * instance may be refused what a lease holds, and the backend's bucket keeps refilling while a lease is out, so a
  * holder may admit up to one lease beyond the capacity.
  */
@@ -140,15 +140,31 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
     // A grant on its way will likely pay this too: waiting for it costs less than a call of its own. Only once, so
     // that a herd larger than the grant waits at most one more round trip.
     if (lease.granting && !waited) return lease.granting.then(() => spend(request, lease, now(), true));
-    return viaBackend(request, lease, t);
+    return viaBackend(request, lease, wanted(lease, t, request.cost - lease.left));
   };
 
-  const viaBackend = (request: LimitRequest, lease: Lease, t: number): Promise<LimitResult> => {
-    // The lease's tokens pay part of the cost; they are taken now so that no other request spends them meanwhile.
+  // A busy list's lease past its time is renewed, not given back: the next lease is charged net of what is left,
+  // so giving back (a script call and a marker key in Redis) is left to leases that fall idle.
+  const renew = (request: LimitRequest, lease: Lease, t: number): Promise<LimitResult> => {
+    const want = wanted(lease, t, request.cost - lease.left);
+    if (want === 0) {
+      release(lease);
+      return viaBackend(request, lease, 0);
+    }
+    if (lease.left >= request.cost + want) {
+      lease.left -= request.cost;
+      lease.expiresAt = t + leaseMs;
+      return Promise.resolve(report(request, true, lease, lease.left));
+    }
+    return viaBackend(request, lease, want);
+  };
+
+  const viaBackend = (request: LimitRequest, lease: Lease, want: number): Promise<LimitResult> => {
+    // The lease's tokens pay part of the cost (all of it, when renewing); they are taken now so that no other
+    // request spends them meanwhile.
     const held = lease.left;
     lease.left = 0;
     const need = request.cost - held;
-    const want = wanted(lease, t, need);
     const ask = (extra: number) =>
       backend.consume({ tag: request.tag, buckets: request.buckets, cost: need + extra });
     const restore = () => {
@@ -180,8 +196,9 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
     const answer = ask(want).then(
       (result) => {
         if (want > 0) lease.granting = undefined;
-        // Refused with the lease added, but every bucket holds what the request alone needs: ask for that.
-        if (!result.allowed && want > 0 && result.statuses.every((s) => fits(s.remaining, need)))
+        // Refused with the lease added, but every bucket holds what the request alone needs: ask for that. (A
+        // request its own lease pays is answered from it by settle.)
+        if (!result.allowed && want > 0 && need > 0 && result.statuses.every((s) => fits(s.remaining, need)))
           return ask(0).then((again) => settle(again, 0), failed);
         if (!result.allowed) return settle(result, 0);
         return settle(result, want);
@@ -199,7 +216,8 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
   timer.unref();
   function sweepExpired(): void {
     const t = now();
-    for (const lease of holding) if (t >= lease.expiresAt) release(lease);
+    // A lease a request would have renewed is past its time by less than a lease time.
+    for (const lease of holding) if (t >= lease.expiresAt + leaseMs) release(lease);
   }
 
   return {
@@ -212,8 +230,8 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
       const t = now();
       const lease = closed || request.buckets.length === 0 ? undefined : leaseFor(request, t);
       if (!lease) return backend.consume(request);
-      if (t >= lease.expiresAt) release(lease);
       lease.spent += request.cost;
+      if (t >= lease.expiresAt && lease.left > 0 && !lease.granting) return renew(request, lease, t);
       return spend(request, lease, t, false);
     },
     sweep: sweepExpired,

@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bucket } from "../../src/domain/ports.js";
 import { createLeasingLimiter, type LeaseBackend } from "../../src/ratelimit/lease-limiter.js";
@@ -48,6 +49,29 @@ describe.skipIf(!redisTestsEnabled)("leases from the redis limiter (needs Redis)
     await settled(limiter);
     const capped = await limiter.consume({ tag, buckets, cost: 0 });
     expect(capped.statuses.map((s) => s.remaining)).toEqual([100, 1000]);
+  });
+
+  it("renews a busy key's lease instead of giving it back, so Redis gains no refund marker per lease", async () => {
+    const tag = freshTag();
+    const buckets = frozenList(bucket("key", 1_000_000, 3600));
+    const leasing = createLeasingLimiter(await connect(), { leaseMs: 50 });
+    const started = performance.now();
+    // Busy for six lease times.
+    while (performance.now() - started < 300) {
+      await Promise.all(Array.from({ length: 32 }, () => leasing.consume({ tag, buckets, cost: 1 })));
+      await sleep(1);
+    }
+    const admin = new Redis(redis.url);
+    try {
+      expect(await admin.keys(`km:rl:{${tag}}refund:*`)).toEqual([]);
+      await leasing.close();
+      for (let i = 0; i < 100 && (await admin.keys(`km:rl:{${tag}}refund:*`)).length === 0; i++)
+        await sleep(10);
+      // Closing gives the last lease back: one marker.
+      expect(await admin.keys(`km:rl:{${tag}}refund:*`)).toHaveLength(1);
+    } finally {
+      await admin.quit();
+    }
   });
 
   it("admits at most the capacity across two instances and holds no token once they close", async () => {
