@@ -216,7 +216,7 @@ export function createLeasingLimiter(backend: LeaseBackend, options: LeaseOption
   timer.unref();
   function sweepExpired(): void {
     const t = now();
-    // A lease a request would have renewed is past its time by less than a lease time.
+    // A whole lease time past its own and no request has come to renew it: the lease is idle.
     for (const lease of holding) if (t >= lease.expiresAt + leaseMs) release(lease);
   }
 
