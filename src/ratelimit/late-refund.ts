@@ -9,9 +9,9 @@ const MARKER_TTL_MS = 600_000;
 
 /**
  * Gives back tokens a consume charged for requests whose callers had already been answered as not counted (the
- * reply came after the client's deadline). Each bucket is refilled to Redis's now as the consume script does, then
- * credited, capped at its capacity: for a token bucket that is exactly the state it would have had without the
- * charge. A bucket that no longer exists is full, so it gets nothing.
+ * reply came after the client's deadline), and the unspent tokens of rate-limit leases. Each bucket is refilled to
+ * Redis's now as the consume script does, then credited, capped at its capacity: for a token bucket that is exactly
+ * the state it would have had without the charge. A bucket that no longer exists is full, so it gets nothing.
  *
  * KEYS: the buckets, then a marker key in their slot. The script sets the marker (NX) first and does nothing when
  * it already exists, so sending a refund again after a timeout cannot credit twice.
@@ -74,7 +74,7 @@ export interface RefundCounts {
   dropped: number;
 }
 
-/** Gives back what late replies charged; best effort, bounded, and never more than once per charge. */
+/** Gives back what late replies charged, and leases' unspent tokens; best effort, bounded, never twice per charge. */
 export interface Refunder {
   /** Refunds every request of a late call whose reply says it was charged. */
   refundLate(requests: readonly ScriptRequest[], replies: readonly unknown[]): void;
