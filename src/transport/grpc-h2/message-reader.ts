@@ -52,8 +52,13 @@ class MessageReader implements UnaryMessageReader {
     private readonly maxBytes: number,
   ) {}
 
+  // Chunks are joined once, when first read whole: message() and finish() may both read the same message.
   private head(): Buffer {
-    return this.chunks ? Buffer.concat(this.chunks, this.length) : (this.first as Buffer);
+    if (this.chunks) {
+      this.first = Buffer.concat(this.chunks, this.length);
+      this.chunks = undefined;
+    }
+    return this.first as Buffer;
   }
 
   push(chunk: Buffer): MessageError | undefined {
@@ -94,10 +99,7 @@ class MessageReader implements UnaryMessageReader {
     if (this.first === undefined) {
       return { code: Status.INTERNAL, details: "the call ended without a request message" };
     }
-    if (this.announced < 0 || this.length < 5 + this.announced) {
-      return { code: Status.INTERNAL, details: "the call ended inside a request message" };
-    }
-    return { compressed: this.compressed, bytes: this.head().subarray(5, 5 + this.announced) };
+    return this.message() ?? { code: Status.INTERNAL, details: "the call ended inside a request message" };
   }
 }
 
