@@ -31,6 +31,11 @@ interface StoredBucket {
   expiresAtMs: number;
 }
 
+/** Where a bucket is kept: the same `{tag}:<id>` shape as its Redis key, without the prefix. */
+function bucketKey(tag: string, id: string): string {
+  return `{${tag}}:${id}`;
+}
+
 /** Creates a token-bucket limiter for one process, with the same semantics as the Redis limiter. */
 export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryRateLimiter {
   const now = options.now ?? Date.now;
@@ -60,7 +65,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryR
     validateRequest(request);
     const nowMs = now();
     sweep(nowMs);
-    const keys = request.buckets.map((b) => `{${request.tag}}:${b.id}`);
+    const keys = request.buckets.map((b) => bucketKey(request.tag, b.id));
     const tokens = request.buckets.map((b, i) => {
       const stored = buckets.get(keys[i] as string);
       // An expired entry the sweep has not reached yet is a full bucket, exactly as a Redis key past its TTL.
@@ -86,7 +91,7 @@ export function createMemoryLimiter(options: MemoryLimiterOptions = {}): MemoryR
       if (!(amount > 0)) return;
       const nowMs = now();
       for (const b of request.buckets) {
-        const key = `{${request.tag}}:${b.id}`;
+        const key = bucketKey(request.tag, b.id);
         const stored = buckets.get(key);
         // A missing or expired bucket is full: there is nothing to give back to.
         if (!stored || stored.expiresAtMs <= nowMs) continue;
