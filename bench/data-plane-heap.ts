@@ -7,11 +7,12 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { REPO_ROOT } from "./child.js";
+import { median } from "./measure.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const dist = join(root, "dist", "src");
+const dist = join(REPO_ROOT, "dist", "src");
 if (!existsSync(join(dist, "server.js"))) throw new Error("dist/ is missing: run `npm run build` first");
 
 const DATA_PLANE = [
@@ -54,13 +55,11 @@ function measure(modules: string[]): Sample {
       oldMiB: mib(space("old_space")),
     }));`;
   const out = execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], {
-    cwd: root,
+    cwd: REPO_ROOT,
     encoding: "utf8",
   });
   return JSON.parse(out) as Sample;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const rounds = Number(process.argv[2] ?? 3);
 const samples = { dataPlane: [] as Sample[], whole: [] as Sample[] };
@@ -92,7 +91,7 @@ const md = [
   `| the whole service (\`server.js\`) | ${f(result.whole.usedMiB)} | ${f(result.whole.oldMiB)} | ${f(result.whole.codeMiB)} |`,
   "",
 ].join("\n");
-const out = join(root, "bench", "results");
+const out = join(REPO_ROOT, "bench", "results");
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, "data-plane-heap.json"), `${JSON.stringify(result, null, 2)}\n`);
 writeFileSync(join(out, "data-plane-heap.md"), md);

@@ -117,6 +117,13 @@ export async function rssGrowth(target: Target, pid: number, options: BenchOptio
   };
 }
 
+/** The middle value, or the mean of the two middle values of an even count. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** Rounds to `digits` decimals for reports. */
 export function round(value: number, digits = 2): number {
   const f = 10 ** digits;

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { goalsTable, type ScenarioGoals } from "./goals.js";
 import type { H2loadResult } from "./h2load.js";
-import { type RssGrowth, round } from "./measure.js";
+import { median, type RssGrowth, round } from "./measure.js";
 import type { BenchOptions } from "./options.js";
 import type { ProbeResult } from "./probe.js";
 
@@ -163,12 +163,6 @@ export function toMarkdown(r: BenchResults): string {
   ];
   return lines.join("\n");
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 /**
  * With a reference checkout (`ref-…` scenarios), each scenario beside its twin: the median over rounds of this

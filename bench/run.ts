@@ -21,6 +21,7 @@ import {
   fixedLoad,
   idle,
   machineBusyPct,
+  median,
   rssGrowth,
   type Target,
   throughput,
@@ -223,12 +224,6 @@ async function errorsSince(server: StartedServer, before: number | undefined): P
 
 const optional = (errorVerdicts: number | undefined): { errorVerdicts?: number } =>
   errorVerdicts === undefined ? {} : { errorVerdicts };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 function notes(): string[] {
   return [
