@@ -30,7 +30,8 @@ export function canRespond(stream: http2.ServerHttp2Stream): boolean {
 /** Answers with one message and `grpc-status: 0`. */
 export function respondMessage(stream: http2.ServerHttp2Stream, message: Uint8Array): void {
   stream.respond(OK_HEADERS, WITH_TRAILERS);
-  stream.once("wantTrailers", sendOkTrailers);
+  // `on`, not `once`: the event comes once per stream, and once's wrapper is garbage this runs per call.
+  stream.on("wantTrailers", sendOkTrailers);
   stream.end(envelope(message));
 }
 

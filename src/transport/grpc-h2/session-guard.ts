@@ -29,22 +29,42 @@ export function closeSession(session: http2.ServerHttp2Session, graceMs: number)
   }, graceMs).unref();
 }
 
+/** A session's count of open streams, found from each of its streams when it closes. */
+interface OpenStreams {
+  open: number;
+  closed(): void;
+}
+
+// Streams find their session's count through this symbol, so that one shared listener serves every stream: a
+// closure per stream is garbage this runs per call. (A closed stream no longer knows its session.)
+const GUARD = Symbol("sessionGuard");
+type GuardedStream = http2.ServerHttp2Stream & { [GUARD]?: OpenStreams };
+
+function onGuardedStreamClose(this: GuardedStream): void {
+  this[GUARD]?.closed();
+}
+
 /** Applies idle closing and keepalive to `session` until it closes. */
 export function guardSession(session: http2.ServerHttp2Session, timing: SessionTiming): void {
-  let open = 0;
   let idle: NodeJS.Timeout | undefined;
   const armIdle = () => {
     idle = setTimeout(() => {
-      if (open === 0) closeSession(session, timing.closeGraceMs);
+      if (streams.open === 0) closeSession(session, timing.closeGraceMs);
     }, timing.idleTimeoutMs);
     idle.unref();
   };
+  const streams: OpenStreams = {
+    open: 0,
+    closed() {
+      if (--streams.open === 0 && !session.closed && !session.destroyed) armIdle();
+    },
+  };
   armIdle();
-  session.on("stream", (stream: http2.ServerHttp2Stream) => {
-    if (open++ === 0) clearTimeout(idle);
-    stream.once("close", () => {
-      if (--open === 0 && !session.closed && !session.destroyed) armIdle();
-    });
+  session.on("stream", (stream: GuardedStream) => {
+    if (streams.open++ === 0) clearTimeout(idle);
+    stream[GUARD] = streams;
+    // `on`, not `once`: a stream closes once.
+    stream.on("close", onGuardedStreamClose);
   });
 
   let keepalive: NodeJS.Timeout | undefined;
