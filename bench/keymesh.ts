@@ -54,10 +54,13 @@ export async function startKeymesh(
   runner: Runner = defaultRunner(root),
 ): Promise<KeymeshServer> {
   const dataDir = mkdtempSync(join(os.tmpdir(), "keymesh-bench-data-"));
-  const entry =
-    runner === "dist" ? [...startFlags(root), "scripts/start.mjs"] : ["--import", "tsx", "src/main.ts"];
+  // `nodeArgs` after `npm start`'s flags, so that a V8 flag given here overrides the shipped one.
+  const args =
+    runner === "dist"
+      ? [...startFlags(root), ...nodeArgs, "scripts/start.mjs"]
+      : [...nodeArgs, "--import", "tsx", "src/main.ts"];
   const child = track(
-    spawn(process.execPath, [...nodeArgs, ...entry, "serve"], {
+    spawn(process.execPath, [...args, "serve"], {
       cwd: root,
       env: {
         ...process.env,

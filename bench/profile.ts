@@ -1,5 +1,5 @@
 /**
- * CPU profiling of a bench server: `npx tsx bench/profile.ts [baseline|ceiling|grpc-noop|km-…|path/to/server.ts]`
+ * CPU profiling of a bench server: `npx tsx bench/profile.ts [baseline|ceiling|grpc-noop|h2-noop|km-…|path/to/server.ts]`
  * (a `km-…` scenario name profiles keymesh itself, with its own redis-server and embedded Postgres).
  * Starts the server as `node --cpu-prof --cpu-prof-dir <dir> --import tsx <script>`, drives warm-up plus one
  * measured h2load run, stops it with SIGTERM (the server must leave through process.exit so V8 writes the
@@ -142,15 +142,18 @@ export interface LoadRun {
 
 /**
  * Starts a server with `nodeArgs`, checks its answer, warms it up and drives one measured h2load run, calling
- * `around.begin` just before and `around.end` just after it (while the server still runs), then stops it.
+ * `around.begin` just before and `around.end` just after it (while the server still runs), then stops it. The
+ * measured run sends `measuredRequests` (default: the bench's).
  */
 export async function runUnderLoad(
   start: Starter,
   nodeArgs: string[],
   expectedCheckCode = 0,
   around: { begin?(pid: number | undefined): void; end?(pid: number | undefined): Promise<void> } = {},
+  measuredRequests?: number,
 ): Promise<LoadRun> {
-  const options = benchOptions();
+  const defaults = benchOptions();
+  const options = { ...defaults, measuredRequests: measuredRequests ?? defaults.measuredRequests };
   // The profile clock starts with the process; spawn time is close enough (ms) to place a multi-second run.
   const spawnedAt = performance.now();
   const server = await start(nodeArgs);
@@ -219,6 +222,7 @@ const SERVERS: Record<string, string> = {
   baseline: "bench/baseline-server.ts",
   ceiling: "bench/ceiling-server.ts",
   "grpc-noop": "bench/grpc-noop-server.ts",
+  "h2-noop": "bench/grpc-h2-noop-server.ts",
 };
 
 /**

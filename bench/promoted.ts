@@ -62,17 +62,27 @@ export function summarize(
   return { sites: top, packages: [...packages].sort((a, b) => b[1] - a[1]), total };
 }
 
-/** Waits for the sampler's profile of process `pid`, then reads and removes it. */
-async function readProfile(pid: number, timeoutMs = 20_000): Promise<{ head: HeapNode }> {
-  const path = join(os.tmpdir(), `keymesh-promoted-${pid}.json`);
+/**
+ * Waits for what a preloaded sampler of process `pid` wrote to `<tmpdir>/keymesh-<name>-<pid>.json`, then reads and
+ * removes it. A body with an `error` field is the sampler reporting its own failure.
+ */
+export async function readSampled<T>(name: string, pid: number, timeoutMs = 20_000): Promise<T> {
+  const path = join(os.tmpdir(), `keymesh-${name}-${pid}.json`);
   const until = Date.now() + timeoutMs;
   while (!existsSync(path)) {
-    if (Date.now() > until) throw new Error(`no heap profile from pid ${pid} within ${timeoutMs} ms`);
+    if (Date.now() > until) throw new Error(`no ${name} sample from pid ${pid} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const body = JSON.parse(readFileSync(path, "utf8")) as { head?: HeapNode; error?: string };
+  const body = JSON.parse(readFileSync(path, "utf8")) as T & { error?: string };
   rmSync(path, { force: true });
-  if (!body.head) throw new Error(`heap sampling failed in the server: ${body.error ?? "no profile"}`);
+  if (body.error) throw new Error(`${name} sampling failed in the server: ${body.error}`);
+  return body;
+}
+
+/** Waits for the sampler's profile of process `pid`. */
+async function readProfile(pid: number): Promise<{ head: HeapNode }> {
+  const body = await readSampled<{ head?: HeapNode }>("promoted", pid);
+  if (!body.head) throw new Error("heap sampling failed in the server: no profile");
   return { head: body.head };
 }
 
