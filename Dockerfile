@@ -47,7 +47,9 @@ EXPOSE 8080 9090
 # Liveness only (the image has no curl): readiness belongs to the orchestrator's /readyz or gRPC health probe.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.KEYMESH_HTTP_PORT || 8080) + '/livez').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# A 16 MiB young-generation semi-space, as `npm start` sets: V8's default lets it grow to 64 MiB under load, which
-# costs about 80 MiB of RSS and no throughput (bench/README.md, "Young-generation size").
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=16", "dist/src/main.js"]
+# The Node flags of `npm start`, all V8 garbage-collector settings (docs/deployment.md, "The Node flags"): a 16 MiB
+# young-generation semi-space; no allocation-site pretenuring, which on Node 24 ends up allocating node:http2's
+# per-call objects in the old generation; and a full collection once the old generation has grown by a quarter,
+# which keeps those collections short.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=16", "--no-allocation-site-pretenuring", "--heap-growing-percent=25", "dist/src/main.js"]
 CMD ["serve"]
