@@ -1,5 +1,6 @@
 /**
- * CPU profiling of a bench server: `npx tsx bench/profile.ts [baseline|ceiling|grpc-noop|h2-noop|km-…|path/to/server.ts]`
+ * CPU profiling of a bench server:
+ * `npx tsx bench/profile.ts [baseline|ceiling|grpc-noop|h2-noop|km-…|path/to/server.ts]`
  * (a `km-…` scenario name profiles keymesh itself, with its own redis-server and embedded Postgres).
  * Starts the server as `node --cpu-prof --cpu-prof-dir <dir> --import tsx <script>`, drives warm-up plus one
  * measured h2load run, stops it with SIGTERM (the server must leave through process.exit so V8 writes the
