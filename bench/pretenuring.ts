@@ -14,8 +14,8 @@ import { pathToFileURL } from "node:url";
 import { REPO_ROOT, terminateAll } from "./child.js";
 import { median, readRss, round, watchCpuPerCheck } from "./measure.js";
 import { benchOptions } from "./options.js";
-import { cliTarget, runUnderLoad } from "./profile.js";
-import { readSampled } from "./promoted.js";
+import { cliTarget, runUnderLoad, type Starter } from "./profile.js";
+import { readSampled, signalSampler } from "./promoted.js";
 
 /** One collection, as gc-sampler.mjs writes it. */
 interface Collection {
@@ -73,25 +73,21 @@ export function summarizeCollections(
 
 async function measureOnce(
   which: string,
+  target: { start: Starter; code: number },
   variant: [string, string],
   checks: number,
   flags: string[],
 ): Promise<ProcessRun> {
-  const { start, code } = cliTarget(which);
   const sampler = pathToFileURL(join(REPO_ROOT, "bench", "gc-sampler.mjs")).href;
   let cpu: ((checks: number) => number) | undefined;
   let cpuUsPerCheck = 0;
   let rssMiB = 0;
   let collections: Collection[] = [];
-  const signal = (pid: number | undefined): number => {
-    if (pid === undefined) throw new Error(`${which} runs in no process of its own to sample`);
-    process.kill(pid, "SIGUSR2");
-    return pid;
-  };
+  const signal = (pid: number | undefined) => signalSampler(which, pid);
   const run = await runUnderLoad(
-    start,
+    target.start,
     [...flags, variant[1], "--import", sampler],
-    code,
+    target.code,
     {
       begin: (pid) => {
         signal(pid);
@@ -133,10 +129,11 @@ async function main(): Promise<void> {
   // Long enough for the old generation to grow through several full collections.
   const checks = Number(process.argv[4] ?? 480_000);
   const flags = process.argv.slice(5);
+  const target = cliTarget(which);
   const runs: ProcessRun[] = [];
   for (let i = 0; i < processes; i++) {
     for (const variant of VARIANTS) {
-      const run = await measureOnce(which, variant, checks, flags);
+      const run = await measureOnce(which, target, variant, checks, flags);
       console.log(JSON.stringify(run));
       runs.push(run);
     }

@@ -79,6 +79,16 @@ export async function readSampled<T>(name: string, pid: number, timeoutMs = 20_0
   return body;
 }
 
+/**
+ * Sends SIGUSR2 to the server process `pid` (of target `which`), which a preloaded sampler takes as its start or stop
+ * signal; returns the pid. Throws when the target runs in no process of its own.
+ */
+export function signalSampler(which: string, pid: number | undefined): number {
+  if (pid === undefined) throw new Error(`${which} runs in no process of its own to sample`);
+  process.kill(pid, "SIGUSR2");
+  return pid;
+}
+
 /** Waits for the sampler's profile of process `pid`. */
 async function readProfile(pid: number): Promise<{ head: HeapNode }> {
   const body = await readSampled<{ head?: HeapNode }>("promoted", pid);
@@ -93,11 +103,7 @@ async function main(): Promise<void> {
   let profile: { head: HeapNode } | undefined;
   // Further arguments are node flags for the server, to try V8 settings (e.g. --max-semi-space-size=32).
   const nodeArgs = [...process.argv.slice(3), "--import", pathToFileURL(sampler).href];
-  const signal = (pid: number | undefined): number => {
-    if (pid === undefined) throw new Error(`${which} runs in no process of its own to sample`);
-    process.kill(pid, "SIGUSR2");
-    return pid;
-  };
+  const signal = (pid: number | undefined) => signalSampler(which, pid);
   const run = await runUnderLoad(start, nodeArgs, code, {
     begin: signal,
     end: async (pid) => {

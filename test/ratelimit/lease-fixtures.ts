@@ -20,11 +20,15 @@ export function fakeClock() {
   };
 }
 
-/** A frozen one-bucket list, as the key cache hands the limiter. */
+/** `buckets` frozen with their limits, as the key cache hands a bucket list to the limiter. */
+export function freezeList(...buckets: Bucket[]): readonly Bucket[] {
+  for (const b of buckets) Object.freeze(Object.freeze(b).limit);
+  return Object.freeze(buckets);
+}
+
+/** A frozen one-bucket list. */
 export function frozenList(capacity: number, periodSeconds: number): readonly Bucket[] {
-  const b = bucket("k:minute", capacity, periodSeconds);
-  Object.freeze(b.limit);
-  return Object.freeze([Object.freeze(b)]);
+  return freezeList(bucket("k:minute", capacity, periodSeconds));
 }
 
 /** The memory limiter, counting the calls and tokens that reach it. */

@@ -1,17 +1,12 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Bucket } from "../../src/domain/ports.js";
 import { createLeasingLimiter, type LeaseBackend } from "../../src/ratelimit/lease-limiter.js";
 import { createRedisLimiter, type RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
+import { freezeList } from "./lease-fixtures.js";
 import { bucket, freshTag } from "./limiter-behaviour.js";
 import { redisTestsEnabled, sharedRedis } from "./shared-redis.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function frozenList(...buckets: Bucket[]): readonly Bucket[] {
-  for (const b of buckets) Object.freeze(Object.freeze(b).limit);
-  return Object.freeze(buckets);
-}
 
 describe.skipIf(!redisTestsEnabled)("leases from the redis limiter (needs Redis)", () => {
   let redis: Awaited<ReturnType<typeof sharedRedis>>;
@@ -53,7 +48,7 @@ describe.skipIf(!redisTestsEnabled)("leases from the redis limiter (needs Redis)
 
   it("renews a busy key's lease instead of giving it back, so Redis gains no refund marker per lease", async () => {
     const tag = freshTag();
-    const buckets = frozenList(bucket("key", 1_000_000, 3600));
+    const buckets = freezeList(bucket("key", 1_000_000, 3600));
     const leasing = createLeasingLimiter(await connect(), { leaseMs: 50 });
     const started = performance.now();
     // Busy for six lease times.
@@ -77,7 +72,7 @@ describe.skipIf(!redisTestsEnabled)("leases from the redis limiter (needs Redis)
   it("admits at most the capacity across two instances and holds no token once they close", async () => {
     const capacity = 5000;
     const tag = freshTag();
-    const buckets = frozenList(bucket("key", capacity, 1e9));
+    const buckets = freezeList(bucket("key", capacity, 1e9));
     const backends = [await connect(), await connect()];
     let calls = 0;
     const instances = backends.map((redisLimiter) => {
